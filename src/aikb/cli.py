@@ -1,0 +1,375 @@
+"""The ``aikb`` command line: a thin typer app over the core.
+
+It parses options, opens the vault's index, calls the core, hands results to
+``render.py`` and maps errors to exit codes:
+
+* 0: found / success;
+* 1: nothing found (unknown term, no search result);
+* 2: usage, vault or config error.
+
+Heavy modules (the parser, YAML, rapidfuzz, rich's Markdown) are imported inside the
+commands that use them, so ``aikb --help`` and ``aikb --version`` start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from aikb import __version__
+from aikb.errors import AikbError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from aikb.index import Index
+
+app = typer.Typer(
+    name="aikb",
+    help="Look up, search and list the concepts of an Obsidian-style vault of AI notes.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+MAX_WARNINGS = 20
+
+
+@dataclass(slots=True)
+class Options:
+    """Global options, shared by every command through the typer context."""
+
+    vault: str | None = None
+    no_cache: bool = False
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"aikb {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    vault: Annotated[
+        str | None,
+        typer.Option(
+            "--vault",
+            metavar="PATH",
+            help="Vault folder (default: $AIKB_VAULT, the config file, the bundled vault).",
+        ),
+    ] = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option("--no-cache", help="Do not read or write the on-disk index; parse in memory."),
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Look up, search and list the concepts of an Obsidian-style vault of AI notes.
+
+    Example: aikb --vault ~/Obsidian/AI show "context window"
+    """
+    ctx.obj = Options(vault=vault, no_cache=no_cache)
+
+
+def stdout() -> Console:
+    """The console for data (stdout); colour only on a terminal, NO_COLOR honoured."""
+    from rich.console import Console
+
+    from aikb.render import THEME
+
+    return Console(theme=THEME, highlight=False, soft_wrap=False)
+
+
+def stderr() -> Console:
+    """The console for warnings and messages (stderr)."""
+    from rich.console import Console
+
+    from aikb.render import THEME
+
+    return Console(theme=THEME, stderr=True, highlight=False)
+
+
+def warn(message: str) -> None:
+    """One line on stderr, prefixed ``aikb:``; the message is printed literally."""
+    from rich.text import Text
+
+    from aikb.normalize import sanitize
+
+    stderr().print(Text(f"aikb: {sanitize(message)}"), soft_wrap=True)
+
+
+@contextmanager
+def reporting() -> Iterator[None]:
+    """Turn aikb errors into one line on stderr and their exit code."""
+    try:
+        yield
+    except AikbError as exc:
+        message = str(exc)
+        suggestions = getattr(exc, "suggestions", None)
+        if suggestions:
+            quoted = ", ".join(repr(s) for s in suggestions)
+            message += f"; did you mean {quoted}?"
+        warn(message)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def open_index(ctx: typer.Context) -> Index:
+    """Locate the vault, open its index (cache dir, or memory) and bring it up to date.
+
+    An unusable cache (unwritable, locked, corrupt) never fails the command: it is rebuilt,
+    or the index falls back to memory with one warning. Problems found while parsing
+    (bad front matter, unreadable files) are printed once, when the note is parsed.
+    """
+    import sqlite3
+
+    from aikb.index import CacheUnavailable, Index, database_path, remove_database
+    from aikb.vault import cache_dir, locate_vault
+
+    options: Options = ctx.obj or Options()
+    root = locate_vault(options.vault)
+    path = None if options.no_cache else database_path(root, cache_dir())
+    index: Index | None = None
+    if path is not None:
+        for attempt in range(2):
+            try:
+                index = Index.open(root, path)
+                report = index.sync(progress=_progress())
+                break
+            except CacheUnavailable as exc:
+                warn(f"{exc}; using an in-memory index")
+                index = None
+                break
+            except sqlite3.DatabaseError as exc:
+                if index is not None:
+                    index.close()
+                index = None
+                if attempt:
+                    warn(f"index {path} is unusable ({exc}); using an in-memory index")
+                    break
+                remove_database(path)
+    if index is None:
+        index = Index.open(root, None)
+        report = index.sync(progress=_progress())
+    _print_problems([str(p) for p in report.problems])
+    return index
+
+
+def _print_problems(lines: list[str]) -> None:
+    for line in lines[:MAX_WARNINGS]:
+        warn(f"warning: {line}")
+    if len(lines) > MAX_WARNINGS:
+        warn(f"warning: {len(lines) - MAX_WARNINGS} more problems not shown")
+
+
+def _progress() -> Any:
+    """A callback drawing a progress bar on stderr for big builds, only on a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if total < 500:
+            return
+        if "bar" not in state:
+            from rich.progress import Progress
+
+            bar = Progress(console=stderr(), transient=True)
+            bar.start()
+            state["bar"] = bar
+            state["task"] = bar.add_task("indexing notes", total=total)
+        state["bar"].update(state["task"], completed=done)
+        if done >= total:
+            state["bar"].stop()
+
+    return update
+
+
+def print_json(data: Any) -> None:
+    """JSON on stdout, UTF-8, indented."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+# -- commands ---------------------------------------------------------------------------
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    term: Annotated[
+        str, typer.Argument(help="Note name, alias, heading, concept id or [[wikilink]].")
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the concept as JSON (see README).")
+    ] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="Print the Markdown source as it is.")] = False,
+    expand: Annotated[
+        bool, typer.Option("--expand", help="Also render each directly linked concept.")
+    ] = False,
+) -> None:
+    """Look a term up and print the concept with its links and backlinks.
+
+    Example: aikb show "context window"
+    """
+    with reporting():
+        from aikb.search import lookup
+
+        index = open_index(ctx)
+        found = lookup(index, term)
+        concept = found.concept
+        if found.how == "fuzzy":
+            warn(f"showing {concept.id!r}, the closest match to {term!r}")
+        if found.others:
+            others = ", ".join(repr(c.id) for c in found.others)
+            warn(f"{term!r} also names {others}")
+        content = index.content(concept)
+        if raw:
+            from aikb.normalize import sanitize
+
+            sys.stdout.write((sanitize(content) if sys.stdout.isatty() else content) + "\n")
+            return
+        links = index.links_from(concept)
+        backlinks = index.backlinks(concept)
+        if as_json:
+            from aikb.render import show_json
+
+            print_json(show_json(concept, content, links, backlinks))
+            return
+        from aikb.render import RenderContext, ShowView
+
+        titles = {}
+        for item in links:
+            if item.resolved and item.resolved not in titles:
+                target = index.concept(item.resolved)
+                titles[item.resolved] = " › ".join(target.breadcrumb) if target else item.resolved
+        broken = frozenset(item.link.text for item in links if item.reason)
+        context = RenderContext(broken, _embed_source(index, concept.note))
+        expanded = []
+        if expand:
+            seen = {concept.id}
+            for item in links:
+                if item.resolved and item.resolved not in seen:
+                    seen.add(item.resolved)
+                    target = index.concept(item.resolved)
+                    if target:
+                        expanded.append((target, index.content(target)))
+        stdout().print(ShowView(concept, content, links, backlinks, titles, context, expanded))
+
+
+def _embed_source(index: Index, note: str) -> Any:
+    """Fetch the Markdown an embed shows: a whole note, a section, or one block."""
+    from aikb.model import Link
+
+    catalog = index.catalog()
+
+    def fetch(target: str, headings: tuple[str, ...], block: str | None) -> tuple[str, str] | None:
+        result = catalog.resolve(Link("embed", target, headings, block), note)
+        if result.concept is None:
+            return None
+        concept = index.concept(result.concept)
+        if concept is None:
+            return None
+        if block:
+            text = index.block_text(concept.note, block)
+            if text is not None:
+                return f"{concept.id}#^{block}", text
+        return concept.id, index.content(concept)
+
+    return fetch
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="Words to look for; typos and word forms are fine.")],
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, help="Show at most N results.")
+    ] = 10,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print results as JSON (see README).")
+    ] = False,
+) -> None:
+    """Fuzzy and full-text search across names, aliases, headings and text, ranked.
+
+    Example: aikb search "контекстное окно"
+    """
+    with reporting():
+        from aikb.errors import NotFound
+        from aikb.search import search as run_search
+
+        index = open_index(ctx)
+        hits = run_search(index, query, limit)
+        if not hits:
+            raise NotFound(f"nothing matches {query!r}")
+        if as_json:
+            from aikb.render import search_json
+
+            print_json(search_json(hits))
+            return
+        from aikb.render import search_table
+
+        stdout().print(search_table(hits))
+
+
+@app.command("list")
+def list_concepts(
+    ctx: typer.Context,
+    notes: Annotated[bool, typer.Option("--notes", help="Only notes, not their sections.")] = False,
+    tag: Annotated[
+        str | None,
+        typer.Option("--tag", metavar="TAG", help="Only concepts with this tag (a/b matches a)."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the list as JSON (see README).")
+    ] = False,
+) -> None:
+    """List concepts as a table: title, kind, note, aliases, link counts.
+
+    Example: aikb list --notes --tag llm
+    """
+    with reporting():
+        index = open_index(ctx)
+        concepts = index.concepts(notes_only=notes, tag=tag)
+        out_counts, back_counts = index.counts()
+        if as_json:
+            from aikb.render import list_json
+
+            print_json(list_json(concepts, out_counts, back_counts))
+        else:
+            from aikb.render import list_table
+
+            if concepts:
+                stdout().print(list_table(concepts, out_counts, back_counts))
+        if not concepts:
+            from aikb.errors import NotFound
+
+            raise NotFound("no concepts" + (f" with tag {tag!r}" if tag else ""))
+
+
+def main() -> None:
+    """Console-script entry point: run the app; a closed pipe or Ctrl-C ends quietly."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
+        sys.exit(130)
+    except BrokenPipeError:
+        # stdout was closed early (| head): nothing more to say, and say nothing.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)

@@ -1,0 +1,318 @@
+"""Link resolution: which note, heading or block a link reaches, following Obsidian.
+
+The rules, each from Obsidian's own behaviour:
+
+* **Note part** (:meth:`Catalog.find_note`): compared case-insensitively after Unicode NFC,
+  with or without ``.md``. A bare name matches any note with that file name; a path
+  (``work/index``) matches a note whose path, from the vault root, ends with it; ``./``
+  and ``../`` are relative to the linking note's folder and never leave the vault.
+  Markdown links are tried relative to the linking note first, then from the root. When
+  several notes match, the one in the linking note's folder wins, then the shortest path
+  (fewest folders, then fewest characters), then the alphabetically first, so the answer
+  never depends on the order files were listed. No prefix or suffix of a *name* ever
+  matches (``[[todo]]`` never reaches ``another-todo.md``).
+* **Heading path** (:func:`find_heading`): ``[[N#A#B]]`` reaches the first heading ``B``
+  (in file order) that has ``A`` among its ancestors. Exact text (case-insensitive,
+  escapes and repeated spaces ignored) is tried first, then Obsidian's heading
+  normalization (:func:`aikb.normalize.heading_key`).
+* **Block id**: ``[[N#^id]]`` reaches the block ending with `` ^id`` (case-insensitive).
+* **Attachments**: a link that reaches no note but names an existing non-Markdown file
+  reaches that file; a missing one with a file extension (``.png``, ``.pdf``...) is a
+  ``missing attachment``, anything else a ``missing note``.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from aikb.model import Link, Reason
+from aikb.normalize import heading_key, heading_text_key, link_key
+
+ATTACHMENT_EXTENSIONS = frozenset(
+    [
+        "png",
+        "jpg",
+        "jpeg",
+        "gif",
+        "bmp",
+        "svg",
+        "webp",
+        "avif",
+        "ico",
+        "tif",
+        "tiff",
+        "heic",
+        "mp3",
+        "wav",
+        "m4a",
+        "ogg",
+        "oga",
+        "flac",
+        "3gp",
+        "webm",
+        "mp4",
+        "mkv",
+        "mov",
+        "ogv",
+        "avi",
+        "pdf",
+        "canvas",
+        "base",
+        "excalidraw",
+        "csv",
+        "tsv",
+        "txt",
+        "json",
+        "xml",
+        "html",
+        "htm",
+        "docx",
+        "doc",
+        "xlsx",
+        "xls",
+        "pptx",
+        "ppt",
+        "zip",
+        "gz",
+        "tar",
+        "epub",
+        "odt",
+        "ods",
+    ]
+)
+_EXTENSION = re.compile(r"\.([A-Za-z0-9]{1,10})$")
+
+
+@dataclass(frozen=True, slots=True)
+class HeadingRef:
+    """What resolution needs of one heading: index in its note, level, title, parent index."""
+
+    index: int
+    level: int
+    title: str
+    parent: int
+    anchor: str
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRef:
+    """A block id in a note and the index of the section holding it (-1: the note)."""
+
+    id: str
+    section: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """The outcome of resolving one link.
+
+    ``concept`` is the id of the note or section reached; ``attachment`` the path of a
+    non-note file reached; ``reason`` why nothing was reached; ``candidates`` the other
+    notes an ambiguous note name could have meant (sorted).
+    """
+
+    concept: str | None = None
+    reason: Reason | None = None
+    attachment: str | None = None
+    candidates: tuple[str, ...] = ()
+
+
+def folder_of(path: str) -> str:
+    """The folder part of a ``/``-separated path (``""`` at the vault root)."""
+    return path.rpartition("/")[0]
+
+
+def tie_break_key(note: str) -> tuple[int, int, str, str]:
+    """Order for choosing among notes with the same name: fewest folders, shortest, A-Z."""
+    return (note.count("/"), len(note), note.casefold(), note)
+
+
+def strip_md(target: str) -> str:
+    """Drop a trailing ``.md`` (any case) from a link's note part."""
+    return target[:-3] if target[-3:].lower() == ".md" else target
+
+
+def link_name_key(target: str) -> str:
+    """The key of the file name a link's note part names, used to find links to re-resolve.
+
+    ``folder/Some Note.md`` and ``[[some note]]`` both give ``some note``.
+    """
+    return link_key(strip_md(target.replace("\\", "/").rstrip("/").rpartition("/")[2]))
+
+
+class Catalog:
+    """The names of everything links can reach, with Obsidian's lookup rules.
+
+    Built from note ids (vault-relative paths without ``.md``) and attachment paths;
+    headings and block ids are fetched per note through the two callables, so an
+    index can load them lazily. Lookups are dictionary hits: every path suffix
+    (``c``, ``b/c``, ``a/b/c``) of every note is a key.
+    """
+
+    def __init__(
+        self,
+        notes: Iterable[str],
+        attachments: Iterable[str],
+        headings: Callable[[str], list[HeadingRef]],
+        blocks: Callable[[str], list[BlockRef]],
+    ) -> None:
+        self._suffixes: dict[str, list[str]] = {}
+        self._paths: dict[str, str] = {}
+        for note in notes:
+            self._paths[link_key(note)] = note
+            for key in _suffix_keys(note):
+                self._suffixes.setdefault(key, []).append(note)
+        self._files: dict[str, list[str]] = {}
+        self._file_paths: dict[str, str] = {}
+        for path in attachments:
+            self._file_paths[link_key(path)] = path
+            for key in _suffix_keys(path):
+                self._files.setdefault(key, []).append(path)
+        self._headings_of = headings
+        self._blocks_of = blocks
+        self._heading_cache: dict[str, list[HeadingRef]] = {}
+        self._block_cache: dict[str, dict[str, BlockRef]] = {}
+
+    def headings(self, note: str) -> list[HeadingRef]:
+        """The headings of ``note`` in file order (cached)."""
+        found = self._heading_cache.get(note)
+        if found is None:
+            found = self._heading_cache[note] = self._headings_of(note)
+        return found
+
+    def blocks(self, note: str) -> dict[str, BlockRef]:
+        """The block ids of ``note``, keyed lower-case (cached)."""
+        found = self._block_cache.get(note)
+        if found is None:
+            found = {}
+            for block in self._blocks_of(note):
+                found.setdefault(block.id.lower(), block)
+            self._block_cache[note] = found
+        return found
+
+    def find_note(
+        self, target: str, source: str, markdown: bool = False
+    ) -> tuple[str | None, tuple[str, ...]]:
+        """Find the note a link's note part names, from the note ``source``.
+
+        Returns ``(note id or None, other candidates)``; see the module docstring for the
+        rules. An empty target is the source note itself.
+        """
+        name = strip_md(target.strip().replace("\\", "/"))
+        if not name:
+            return source, ()
+        here = folder_of(source)
+        if name.startswith("/"):
+            return self._path(name.lstrip("/")), ()
+        if name.startswith(("./", "../")) or markdown:
+            relative = (
+                posixpath.normpath(posixpath.join(here, name)) if here else posixpath.normpath(name)
+            )
+            if relative.startswith("../") or relative == "..":
+                return None, ()  # outside the vault: never reached
+            found = self._path(relative)
+            if found or name.startswith(("./", "../")):
+                return found, ()
+        candidates = self._suffixes.get(link_key(name).strip("/"), [])
+        if not candidates:
+            return None, ()
+        if len(candidates) == 1:
+            return candidates[0], ()
+        same_folder = [c for c in candidates if folder_of(c) == here]
+        best = min(same_folder or candidates, key=tie_break_key)
+        return best, tuple(sorted((c for c in candidates if c != best), key=tie_break_key))
+
+    def _path(self, path: str) -> str | None:
+        return self._paths.get(link_key(posixpath.normpath(path)))
+
+    def find_attachment(self, target: str, source: str) -> str | None:
+        """Find a non-note file a link names (full file name, extension included)."""
+        name = target.strip().replace("\\", "/")
+        if not name:
+            return None
+        if name.startswith(("./", "../", "/")):
+            base = "" if name.startswith("/") else folder_of(source)
+            relative = posixpath.normpath(posixpath.join(base, name.lstrip("/")))
+            return None if relative.startswith("..") else self._file_paths.get(link_key(relative))
+        found = self._files.get(link_key(name))
+        if not found:
+            return None
+        here = folder_of(source)
+        same_folder = [f for f in found if folder_of(f) == here]
+        return min(same_folder or found, key=tie_break_key)
+
+    def resolve(self, link: Link, source: str) -> Resolution:
+        """Resolve ``link`` written in the note ``source`` (see the module docstring)."""
+        if link.kind == "external":
+            return Resolution()
+        note, candidates = self.find_note(link.target, source, markdown=link.kind == "markdown")
+        if note is None:
+            attachment = self.find_attachment(link.target, source)
+            if attachment is not None:
+                return Resolution(attachment=attachment)
+            extension = _EXTENSION.search(link.target.strip())
+            if extension and extension.group(1).lower() in ATTACHMENT_EXTENSIONS:
+                return Resolution(reason="missing attachment")
+            return Resolution(reason="missing note")
+        if link.block is not None:
+            block = self.blocks(note).get(link.block.lower())
+            if block is None:
+                return Resolution(reason="missing block", candidates=candidates)
+            return Resolution(self._section_id(note, block.section), candidates=candidates)
+        if link.headings:
+            found = find_heading(link.headings, self.headings(note))
+            if found is None:
+                return Resolution(reason="missing heading", candidates=candidates)
+            return Resolution(self._section_id(note, found), candidates=candidates)
+        return Resolution(note, candidates=candidates)
+
+    def _section_id(self, note: str, index: int) -> str:
+        if index < 0:
+            return note
+        return f"{note}#{self.headings(note)[index].anchor}"
+
+
+def _suffix_keys(path: str) -> list[str]:
+    parts = link_key(path).split("/")
+    return ["/".join(parts[i:]) for i in range(len(parts))]
+
+
+def find_heading(path: tuple[str, ...], headings: list[HeadingRef]) -> int | None:
+    """Index of the heading a heading path reaches, or None.
+
+    The last element must match the heading; the earlier ones must match its ancestors,
+    outermost first, skipping levels freely (Obsidian's ``[[N#A#C]]`` reaches ``C`` under
+    ``A`` > ``B``). Exact text is tried before Obsidian's loose normalization.
+    """
+    if not path or not headings:
+        return None
+    for key in (heading_text_key, heading_key):
+        want = [key(part) for part in path]
+        keys = [key(h.title) for h in headings]
+        for h in headings:
+            if keys[h.index] != want[-1]:
+                continue
+            if len(want) == 1 or _has_ancestors(h, want[:-1], keys, headings):
+                return h.index
+    return None
+
+
+def _has_ancestors(
+    heading: HeadingRef, want: list[str], keys: list[str], headings: list[HeadingRef]
+) -> bool:
+    chain: list[str] = []
+    parent = heading.parent
+    while parent >= 0:
+        chain.append(keys[parent])
+        parent = headings[parent].parent
+    chain.reverse()
+    position = 0
+    for part in want:
+        try:
+            position = chain.index(part, position) + 1
+        except ValueError:
+            return False
+    return True

@@ -1,0 +1,90 @@
+"""String keys used to compare names, headings and paths, and terminal-safe text.
+
+Each key function documents which comparison it models. They are pure and cheap; the
+index stores their results so lookups are plain equality queries.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_SPACES = re.compile(r"\s+")
+# CommonMark: a backslash before ASCII punctuation escapes it.
+_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+# C0 controls except TAB and LF, DEL, and the C1 block.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
+
+
+def nfc(text: str) -> str:
+    """Unicode NFC, so names typed on macOS (NFD file names) compare equal to the rest."""
+    return unicodedata.normalize("NFC", text)
+
+
+def strip_escapes(text: str) -> str:
+    r"""Remove CommonMark backslash escapes: ``\*  A`` becomes ``*  A``."""
+    return _ESCAPE.sub(r"\1", text)
+
+
+def collapse(text: str) -> str:
+    """Collapse runs of whitespace to one space and trim the ends."""
+    return _SPACES.sub(" ", text).strip()
+
+
+def name_key(text: str) -> str:
+    """Key for looking a term up by name or alias, as a person types it.
+
+    NFC, Unicode case folding, ``ё`` folded to ``е`` (Russian writers use them
+    interchangeably), whitespace collapsed. Punctuation is kept, so ``C``, ``C++`` and
+    ``C#`` stay three different names.
+    """
+    return collapse(nfc(text).casefold().replace("ё", "е"))
+
+
+def link_key(text: str) -> str:
+    """Key for the note part of a link: Obsidian compares link paths case-insensitively.
+
+    NFC, lower case (Obsidian lowercases, it does not case-fold), backslashes turned into
+    slashes, surrounding whitespace trimmed. ``ё`` is not folded: Obsidian would not.
+    """
+    return nfc(text).strip().replace("\\", "/").lower()
+
+
+def heading_text_key(text: str) -> str:
+    """Key for the exact-text pass of heading matching: escapes removed, case and spaces ignored."""
+    return collapse(nfc(strip_escapes(text)).lower())
+
+
+def heading_key(text: str) -> str:
+    """Key for the loose pass of heading matching, after Obsidian's heading normalization.
+
+    Obsidian writes a heading link with ``# | ^ : %% [[ ]]`` replaced by spaces and matches
+    headings while ignoring the remaining punctuation too, so ``[[Net#TCP IP basics]]``
+    reaches ``## TCP/IP Basics`` and ``[[#Ratio Speed & Cost]]`` reaches ``## Ratio: Speed
+    & Cost``. This key keeps letters, digits and combining marks of every script, turns
+    everything else into a space, collapses spaces and lowercases.
+    """
+    text = nfc(strip_escapes(text)).lower()
+    out = [ch if unicodedata.category(ch)[0] in "LNM" else " " for ch in text]
+    return collapse("".join(out))
+
+
+def sanitize(text: str) -> str:
+    """Make note text safe for a terminal: control characters become visible placeholders.
+
+    C0 controls (except tab and newline) and DEL become their Unicode "control picture"
+    (ESC -> U+241B), C1 controls become U+FFFD; nothing a note contains can move the
+    cursor, change colours or ring the bell.
+    """
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(_picture, text)
+
+
+def _picture(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x20:
+        return chr(0x2400 + code)
+    if code == 0x7F:
+        return "\u2421"
+    return "\ufffd"

@@ -1,0 +1,584 @@
+"""Terminal output with rich, and the plain dicts behind ``--json``.
+
+Text from notes is data: it is always placed in :class:`rich.text.Text` (never parsed as
+console markup) and passed through :func:`aikb.normalize.sanitize`, so ``[bold]x[/bold]``
+prints as written and no control character from a note reaches the terminal.
+
+Note bodies are rendered by :class:`NoteMarkdown`, rich's Markdown renderable fed with
+tokens from aikb's own parser and rewritten first: wikilinks show their label (or target),
+unresolved ones in red; embeds are transcluded as quotes; comments and block ids vanish;
+inline HTML tags vanish but the words inside them stay; unknown tags show literally.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.markdown import Markdown
+from rich.rule import Rule
+from rich.table import Table
+from rich.text import Text
+from rich.theme import Theme
+
+from aikb.model import Backlink, Concept, ResolvedLink
+from aikb.normalize import sanitize
+
+if TYPE_CHECKING:
+    from markdown_it.token import Token
+
+    from aikb.search import Hit
+
+THEME = Theme(
+    {
+        "markdown.wikilink": "cyan",
+        "markdown.wikilink_broken": "red",
+        "markdown.hashtag": "green",
+        "markdown.embed": "dim italic",
+        "markdown.math": "italic cyan",
+        "aikb.title": "bold",
+        "aikb.crumb": "dim",
+        "aikb.meta": "dim",
+        "aikb.heading": "bold underline",
+        "aikb.id": "dim cyan",
+        "aikb.broken": "red",
+        "aikb.external": "blue",
+        "aikb.match": "bold yellow",
+        "aikb.tag": "green",
+    }
+)
+
+MAX_EMBED_DEPTH = 4
+"""Embeds inside embeds are transcluded this many levels deep, then shown as a placeholder."""
+
+# Tags whose only job is formatting: drop the tag, keep the words between them.
+_FORMAT_TAGS = frozenset(
+    [
+        "font",
+        "span",
+        "b",
+        "i",
+        "u",
+        "s",
+        "em",
+        "strong",
+        "mark",
+        "small",
+        "big",
+        "sup",
+        "sub",
+        "del",
+        "ins",
+        "center",
+        "div",
+        "p",
+        "a",
+        "code",
+        "kbd",
+        "details",
+        "summary",
+        "abbr",
+        "cite",
+        "q",
+        "tt",
+        "strike",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "nav",
+        "aside",
+        "blockquote",
+        "pre",
+        "ul",
+        "ol",
+        "li",
+        "dl",
+        "dt",
+        "dd",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "td",
+        "th",
+        "img",
+        "figure",
+        "figcaption",
+        "hr",
+        "br",
+    ]
+)
+_TAG = re.compile(r"^<\s*(/?)\s*([A-Za-z][A-Za-z0-9-]*)\b[^<>]*?(/?)\s*>$", re.DOTALL)
+_ANY_TAG = re.compile(r"<\s*/?\s*([A-Za-z][A-Za-z0-9-]*)\b[^<>]*>")
+_HTML_COMMENT = re.compile(r"<!--.*?(-->|$)", re.DOTALL)
+_BLOCK_ID_END = re.compile(r"\s*\^[A-Za-z0-9-]+\s*$")
+_CALLOUT = re.compile(r"^\[!([A-Za-z-]+)\]([+-]?)\s*")
+
+EmbedSource = Callable[[str, tuple[str, ...], "str | None"], "tuple[str, str] | None"]
+"""Given an embed's (note part, headings, block id), return (concept id, Markdown) or None."""
+
+
+def make_token(kind: str, tag: str, nesting: Literal[-1, 0, 1], content: str = "") -> Token:
+    """A markdown-it token (imported lazily: ``aikb.cli`` must not import markdown_it)."""
+    from markdown_it.token import Token
+
+    token = Token(kind, tag, nesting)
+    token.content = content
+    return token
+
+
+@dataclass(slots=True)
+class RenderContext:
+    """What the body renderer needs to know beyond the text: which link texts are broken,
+    how to fetch embedded content, and which concepts are already being shown (cycles)."""
+
+    broken: frozenset[str] = frozenset()
+    embed: EmbedSource | None = None
+    stack: tuple[str, ...] = ()
+
+
+class NoteMarkdown(Markdown):
+    """rich's Markdown renderable, parsed by aikb's Obsidian-aware parser (see module doc)."""
+
+    inlines = {  # noqa: RUF012 - rich declares it as a plain class attribute
+        "em",
+        "strong",
+        "code",
+        "s",
+        "wikilink",
+        "wikilink_broken",
+        "hashtag",
+        "embed",
+        "math",
+    }
+
+    def __init__(self, markup: str, context: RenderContext | None = None, **options: Any) -> None:
+        super().__init__("", **options)
+        from aikb.syntax import parser
+
+        self.markup = markup
+        self.context = context or RenderContext()
+        self.parsed = rewrite(parser().parse(markup), self.context)
+
+
+def rewrite(tokens: list[Token], context: RenderContext) -> list[Token]:
+    """Turn Obsidian tokens into ones rich's Markdown renderer understands (see module doc)."""
+    out: list[Token] = []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        kind = token.type
+        if kind in ("comment_block",):
+            index += 1
+            continue
+        if kind == "html_block":
+            text = _html_to_text(token.content)
+            if text.strip():
+                out.extend(_paragraph(text))
+            index += 1
+            continue
+        if kind == "math_block" or kind == "math_block_label":
+            fence = make_token("fence", "code", 0, sanitize(token.content.strip("\n")) + "\n")
+            fence.info = "latex"
+            out.append(fence)
+            index += 1
+            continue
+        if kind in ("fence", "code_block"):
+            token.content = sanitize(token.content)
+            out.append(token)
+            index += 1
+            continue
+        if kind == "paragraph_open" and index + 2 < len(tokens):
+            inline = tokens[index + 1]
+            if _BLOCK_ID_END.fullmatch(
+                inline.content.strip()
+            ) and inline.content.strip().startswith("^"):
+                index += 3  # a paragraph that is only "^block-id"
+                continue
+        if kind == "inline":
+            embeds: list[Token] = []
+            token.children = _rewrite_inline(token.children or [], context, embeds)
+            out.append(token)
+            if embeds:
+                # Close the paragraph (and any open containers stay open), then transclude.
+                index += 1
+                while (
+                    index < len(tokens)
+                    and tokens[index].nesting == -1
+                    and tokens[index].type == "paragraph_close"
+                ):
+                    out.append(tokens[index])
+                    index += 1
+                out.extend(embeds)
+                continue
+            index += 1
+            continue
+        out.append(token)
+        index += 1
+    return out
+
+
+def _paragraph(text: str) -> list[Token]:
+    inline = make_token("inline", "", 0, text)
+    inline.children = [make_token("text", "", 0, sanitize(text))]
+    return [make_token("paragraph_open", "p", 1), inline, make_token("paragraph_close", "p", -1)]
+
+
+def _html_to_text(html: str) -> str:
+    text = _HTML_COMMENT.sub("", html)
+    return _ANY_TAG.sub(lambda m: "\n" if m.group(1).lower() in ("br", "p", "div") else "", text)
+
+
+def _rewrite_inline(
+    children: list[Token], context: RenderContext, embeds: list[Token]
+) -> list[Token]:
+    out: list[Token] = []
+    for position, child in enumerate(children):
+        kind = child.type
+        if kind == "text":
+            content = child.content
+            if position == len(children) - 1:
+                content = _BLOCK_ID_END.sub("", content)
+            if position == 0 and out == []:
+                callout = _CALLOUT.match(content)
+                if callout:
+                    out.append(make_token("strong", "strong", 0))
+                    out.append(make_token("text", "", 0, callout.group(1).upper() + " "))
+                    content = content[callout.end() :]
+            child.content = sanitize(content)
+            out.append(child)
+        elif kind == "code_inline":
+            child.content = sanitize(child.content)
+            out.append(child)
+        elif kind in ("math_inline", "math_inline_double"):
+            out.append(make_token("math", "math", 0, sanitize(child.content)))
+        elif kind == "wikilink":
+            meta = child.meta
+            label = meta["label"] or _link_title(meta["target"], meta["headings"], meta["block"])
+            block = meta["block"]
+            written = meta["target"] + (
+                "#^" + block if block else "".join("#" + h for h in meta["headings"])
+            )
+            if meta["embed"]:
+                out.append(make_token("embed", "embed", 0, sanitize(f"⤷ {label}")))
+                embeds.extend(_transclude(meta, context))
+            else:
+                broken = written in context.broken
+                tag = "wikilink_broken" if broken else "wikilink"
+                out.append(make_token(tag, tag, 0, sanitize(label)))
+        elif kind == "tag":
+            out.append(make_token("hashtag", "hashtag", 0, sanitize(child.content)))
+        elif kind == "comment":
+            continue
+        elif kind == "html_inline":
+            out.extend(_inline_html(child))
+        elif kind == "image":
+            alt = sanitize(child.content or str(child.attrs.get("src", "")))
+            out.append(make_token("embed", "embed", 0, f"🖼 {alt}"))
+        else:
+            if child.content:
+                child.content = sanitize(child.content)
+            out.append(child)
+    return out
+
+
+def _inline_html(token: Token) -> list[Token]:
+    raw = token.content
+    if raw.startswith("<!--"):
+        return []
+    match = _TAG.match(raw)
+    if match and match.group(2).lower() in _FORMAT_TAGS:
+        if match.group(2).lower() == "br":
+            return [make_token("hardbreak", "br", 0)]
+        if match.group(2).lower() == "kbd":
+            return [token]  # rich styles <kbd> itself
+        return []
+    # Not a formatting tag: "<Ctrl>" or "0<x and y>5" are words the user wrote.
+    return [make_token("text", "", 0, sanitize(raw))]
+
+
+def _link_title(target: str, headings: Sequence[str], block: str | None) -> str:
+    if headings:
+        return headings[-1] if not target else f"{target} › {' › '.join(headings)}"
+    if block:
+        return f"{target or 'this note'} › ^{block}"
+    return target
+
+
+def _transclude(meta: dict[str, Any], context: RenderContext) -> list[Token]:
+    """Tokens of embedded content, as a quote, or a placeholder at a cycle or depth limit."""
+    if context.embed is None:
+        return []
+    found = context.embed(meta["target"], tuple(meta["headings"]), meta["block"])
+    if found is None:
+        return []
+    concept_id, markdown = found
+    if concept_id in context.stack:
+        return _quote(_paragraph(f"⟲ embed cycle: {concept_id} is already shown above"))
+    if len(context.stack) >= MAX_EMBED_DEPTH:
+        return _quote(
+            _paragraph(f"… embed of {concept_id} not shown (deeper than {MAX_EMBED_DEPTH})")
+        )
+    from aikb.syntax import parser
+
+    inner = RenderContext(context.broken, context.embed, (*context.stack, concept_id))
+    return _quote(rewrite(parser().parse(markdown), inner))
+
+
+def _quote(tokens: list[Token]) -> list[Token]:
+    return [
+        make_token("blockquote_open", "blockquote", 1),
+        *tokens,
+        make_token("blockquote_close", "blockquote", -1),
+    ]
+
+
+# -- show ------------------------------------------------------------------------------
+
+
+def text(value: str, style: str = "") -> Text:
+    """User data as a rich Text: literal (no markup), control characters made visible."""
+    return Text(sanitize(value), style=style)
+
+
+def title_block(concept: Concept) -> Group:
+    """The breadcrumb title line and the meta line (kind, path:line, aliases, tags)."""
+    crumb = Text()
+    for position, part in enumerate(concept.breadcrumb):
+        if position:
+            crumb.append(" › ", "aikb.crumb")
+        last = position == len(concept.breadcrumb) - 1
+        crumb.append_text(text(part, "aikb.title" if last else "aikb.crumb"))
+    meta = Text(style="aikb.meta")
+    meta.append(concept.kind)
+    meta.append(" · ")
+    meta.append_text(text(f"{concept.path}:{concept.line}"))
+    lines: list[RenderableType] = [crumb, meta]
+    if concept.aliases:
+        aliases = Text("aliases: ", style="aikb.meta")
+        aliases.append_text(text(", ".join(concept.aliases)))
+        lines.append(aliases)
+    if concept.tags:
+        tags = Text("tags: ", style="aikb.meta")
+        tags.append_text(text(" ".join("#" + t for t in concept.tags), "aikb.tag"))
+        lines.append(tags)
+    return Group(*lines)
+
+
+def body_markdown(content: str, concept: Concept, context: RenderContext) -> NoteMarkdown:
+    """The concept's body for display: a section without its own heading line (the title
+    block shows it)."""
+    if not concept.is_note and content:
+        content = content.split("\n", 1)[1] if "\n" in content else ""
+    return NoteMarkdown(
+        content.strip("\n"),
+        RenderContext(context.broken, context.embed, (concept.id,)),
+        hyperlinks=True,
+    )
+
+
+def link_lines(links: Iterable[ResolvedLink], titles: dict[str, str]) -> list[Text]:
+    """One line per outgoing link: its target title, or the raw target marked unresolved."""
+    rows: list[Text] = []
+    for item in links:
+        link = item.link
+        row = Text("  ")
+        if link.kind == "external":
+            row.append("↗ ", "aikb.external")
+            row.append_text(text(link.target, "aikb.external"))
+        elif item.resolved:
+            row.append("→ ")
+            row.append_text(text(titles.get(item.resolved, item.resolved)))
+        elif item.attachment:
+            row.append("📎 ")
+            row.append_text(text(item.attachment))
+        else:
+            row.append("✗ ", "aikb.broken")
+            row.append_text(text(link.text, "aikb.broken"))
+            row.append(f"  ({item.reason})", "aikb.broken")
+        row.append(f"  :{link.line}", "aikb.meta")
+        if link.kind == "embed":
+            row.append("  embed", "aikb.meta")
+        if item.candidates:
+            row.append(f"  (also: {', '.join(item.candidates)})", "aikb.meta")
+        row.no_wrap, row.overflow = True, "ellipsis"
+        rows.append(row)
+    return rows
+
+
+def backlink_lines(backlinks: Iterable[Backlink]) -> list[Text]:
+    """One line per backlink: source concept and path:line, then the line's text, dimmed."""
+    rows: list[Text] = []
+    for item in backlinks:
+        row = Text("  ← ")
+        row.append_text(text(item.source))
+        row.append_text(text(f"  {item.path}:{item.line}", "aikb.meta"))
+        row.no_wrap, row.overflow = True, "ellipsis"
+        rows.append(row)
+        if item.text:
+            quote = text(f"      {item.text}", "aikb.meta")
+            quote.no_wrap, quote.overflow = True, "ellipsis"
+            rows.append(quote)
+    return rows
+
+
+def section(title: str, count: int) -> Text:
+    """A small heading such as ``Links (3)``."""
+    return Text(f"{title} ({count})", style="aikb.heading")
+
+
+class ShowView:
+    """Everything ``show`` prints for one concept, as one renderable."""
+
+    def __init__(
+        self,
+        concept: Concept,
+        content: str,
+        links: Sequence[ResolvedLink],
+        backlinks: Sequence[Backlink],
+        titles: dict[str, str],
+        context: RenderContext,
+        expanded: Sequence[tuple[Concept, str]] = (),
+    ) -> None:
+        self.concept = concept
+        self.content = content
+        self.links = links
+        self.backlinks = backlinks
+        self.titles = titles
+        self.context = context
+        self.expanded = expanded
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield title_block(self.concept)
+        yield Rule(style="aikb.meta")
+        yield body_markdown(self.content, self.concept, self.context)
+        yield Text()
+        internal = [link for link in self.links if link.link.kind != "external"]
+        external = [link for link in self.links if link.link.kind == "external"]
+        yield section("Links", len(internal))
+        yield from link_lines(internal, self.titles) or [Text("  none", style="aikb.meta")]
+        if external:
+            yield section("External links", len(external))
+            yield from link_lines(external, self.titles)
+        yield section("Backlinks", len(self.backlinks))
+        yield from backlink_lines(self.backlinks) or [Text("  none", style="aikb.meta")]
+        for concept, content in self.expanded:
+            yield Text()
+            yield Rule(style="aikb.meta")
+            yield title_block(concept)
+            yield body_markdown(content, concept, self.context)
+
+
+def show_json(
+    concept: Concept, content: str, links: Sequence[ResolvedLink], backlinks: Sequence[Backlink]
+) -> dict[str, Any]:
+    """The documented ``show --json`` object."""
+    return {
+        "id": concept.id,
+        "title": concept.title,
+        "kind": concept.kind,
+        "note": concept.path,
+        "line": concept.line,
+        "names": list(concept.names),
+        "aliases": list(concept.aliases),
+        "tags": list(concept.tags),
+        "content": content,
+        "links": [
+            {
+                "target": item.link.text,
+                "resolved": item.resolved,
+                "kind": item.link.kind,
+                "line": item.link.line,
+                "reason": item.reason,
+            }
+            for item in links
+        ],
+        "backlinks": [{"source": b.source, "line": b.line, "text": b.text} for b in backlinks],
+    }
+
+
+# -- search and list -------------------------------------------------------------------
+
+
+def search_table(hits: Sequence[Hit]) -> Table:
+    """Search results: rank, concept, note, where it matched, snippet with highlights."""
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False, expand=False)
+    table.add_column("#", justify="right", style="aikb.meta", no_wrap=True)
+    table.add_column("concept", ratio=2)
+    table.add_column("matched", style="aikb.meta", no_wrap=True)
+    table.add_column("snippet", ratio=3)
+    for rank, hit in enumerate(hits, 1):
+        concept_cell = text(hit.concept.title, "bold")
+        concept_cell.append("\n")
+        concept_cell.append_text(text(hit.concept.path, "aikb.meta"))
+        snippet = text(hit.snippet)
+        for start, end in hit.spans:
+            snippet.stylize("aikb.match", start, end)
+        table.add_row(str(rank), concept_cell, hit.matched, snippet)
+    return table
+
+
+def search_json(hits: Sequence[Hit]) -> list[dict[str, Any]]:
+    """The documented ``search --json`` list."""
+    return [
+        {
+            "id": h.concept.id,
+            "title": h.concept.title,
+            "score": h.score,
+            "matched": h.matched,
+            "snippet": h.snippet,
+        }
+        for h in hits
+    ]
+
+
+def list_table(
+    concepts: Sequence[Concept], out_counts: dict[str, int], back_counts: dict[str, int]
+) -> Table:
+    """The concepts table: title, kind, note, aliases, links and backlinks counts."""
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    table.add_column("concept", ratio=3)
+    table.add_column("kind", no_wrap=True, style="aikb.meta")
+    table.add_column("note", ratio=2, style="aikb.meta")
+    table.add_column("aliases", ratio=2)
+    table.add_column("links", justify="right", no_wrap=True)
+    table.add_column("backlinks", justify="right", no_wrap=True)
+    for concept in concepts:
+        indent = "  " * max(concept.level - 1, 0) if not concept.is_note else ""
+        table.add_row(
+            text(indent + concept.title, "bold" if concept.is_note else ""),
+            concept.kind,
+            text(concept.path),
+            text(", ".join(concept.aliases)),
+            str(out_counts.get(concept.id, 0)),
+            str(back_counts.get(concept.id, 0)),
+        )
+    return table
+
+
+def list_json(
+    concepts: Sequence[Concept], out_counts: dict[str, int], back_counts: dict[str, int]
+) -> list[dict[str, Any]]:
+    """The documented ``list --json`` list."""
+    return [
+        {
+            "id": c.id,
+            "title": c.title,
+            "kind": c.kind,
+            "note": c.path,
+            "aliases": list(c.aliases),
+            "links": out_counts.get(c.id, 0),
+            "backlinks": back_counts.get(c.id, 0),
+        }
+        for c in concepts
+    ]

@@ -1,0 +1,290 @@
+"""Finding concepts: exact lookup for ``show``, ranked fuzzy + full-text search.
+
+Scores are 0-100. Ranking tiers, highest first: an exact name or alias (100); a strong
+fuzzy match on a name, alias or heading (75-99); body text and weak name matches (below
+75). So a name match always ranks above a match in the text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from aikb.errors import NotFound
+from aikb.index import Index
+from aikb.model import Concept, Link
+from aikb.normalize import collapse, name_key, strip_escapes
+from aikb.syntax import split_wikilink
+from aikb.terms import stem, stems, swap_layout, words
+
+STRONG = 85.0
+"""A fuzzy name score at or above this is a strong (name-tier) match."""
+CLEAR_MARGIN = 4.0
+"""``show`` accepts a fuzzy match only if it beats the runner-up concept by this much."""
+SNIPPET_WIDTH = 160
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """The concept ``show`` settled on, how, and the other exact matches it passed over.
+
+    ``how`` is ``id``, ``link``, ``name`` or ``fuzzy``; ``matched`` the name that matched.
+    """
+
+    concept: Concept
+    how: str
+    matched: str
+    others: tuple[Concept, ...] = ()
+    score: float = 100.0
+
+
+@dataclass(slots=True)
+class Hit:
+    """One search result. ``matched`` is ``name``, ``alias``, ``heading`` or ``text``;
+    ``spans`` are (start, end) offsets of the words to highlight in ``snippet``."""
+
+    concept: Concept
+    score: float
+    matched: str
+    snippet: str = ""
+    spans: list[tuple[int, int]] = field(default_factory=list)
+
+
+def concept_order(concept: Concept) -> tuple[int, int, str, int]:
+    """Order among concepts sharing a name: notes first, then higher headings, then file order."""
+    return (0 if concept.is_note else 1, concept.level, concept.path.casefold(), concept.line)
+
+
+def _as_link(term: str) -> tuple[str, bool]:
+    text = term.strip()
+    bracketed = False
+    if text.startswith("!"):
+        text = text[1:]
+    if text.startswith("[[") and text.endswith("]]"):
+        text, bracketed = text[2:-2], True
+    return text, bracketed
+
+
+def lookup(index: Index, term: str) -> Lookup:
+    """Find the one concept a term names, in the order ``show`` documents.
+
+    1. an exact concept id (``AI-flow#Fine-tuning (flow)``) or wikilink text
+       (``[[AI-flow#Fine-tuning (flow)]]``, ``Note#heading`` resolved as Obsidian would);
+    2. an exact name or alias (case-insensitive, ``ё`` = ``е``); several: the note first,
+       then higher headings;
+    3. the best fuzzy match, if it is a clear winner.
+
+    Raises :class:`~aikb.errors.NotFound` with up to 5 suggestions otherwise.
+    """
+    text, bracketed = _as_link(term)
+    if not text.strip():
+        raise NotFound("empty term; give a note name, alias or heading")
+    found = index.concept_by_key(strip_escapes(text).strip())
+    if found:
+        return Lookup(found, "id", found.id)
+    note, headings, block, _ = split_wikilink(text)
+    if bracketed or (("#" in text) and note):
+        catalog = index.catalog()
+        result = catalog.resolve(Link("wikilink", note, headings, block), "")
+        if result.concept:
+            concept = index.concept(result.concept)
+            if concept:
+                return Lookup(concept, "link", text)
+    exact = index.by_name(name_key(text))
+    if exact:
+        concepts = sorted({c.id: c for c, _, _ in exact}.values(), key=concept_order)
+        matched = next(name for c, name, _ in exact if c.id == concepts[0].id)
+        return Lookup(concepts[0], "name", matched, tuple(concepts[1:]))
+    ranked = fuzzy_names(index, text, limit=40)
+    if ranked:
+        best_id, best_score, best_name = ranked[0]
+        runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
+        if best_score >= STRONG and best_score - runner_up >= CLEAR_MARGIN:
+            concept = index.concept(best_id)
+            if concept:
+                return Lookup(concept, "fuzzy", best_name, score=best_score)
+    suggestions: list[str] = []
+    for cid, score, _ in ranked:
+        if score < 50 or len(suggestions) >= 5:
+            break
+        concept = index.concept(cid)
+        if concept:
+            suggestions.append(concept.id)
+    if len(suggestions) < 5:
+        for cid, _ in index.fulltext(stems(text), limit=5):
+            if cid not in suggestions and len(suggestions) < 5:
+                suggestions.append(cid)
+    raise NotFound(f"no concept named {term!r}", suggestions)
+
+
+def name_score(query: str, name: str) -> float:
+    """Similarity (0-100) of a typed query to a name key; both already :func:`name_key`-ed.
+
+    The better of plain edit-distance similarity (tolerates typos: ``contxt windw``) and
+    a word-order-insensitive partial match, discounted, so a query that is one word of a
+    longer name still scores, but below a name it equals.
+    """
+    from rapidfuzz import fuzz
+
+    whole = fuzz.ratio(query, name)
+    partial = fuzz.token_set_ratio(query, name) * 0.9 if len(query) >= 3 else 0.0
+    return max(whole, partial)
+
+
+def fuzzy_names(index: Index, query: str, limit: int = 20) -> list[tuple[str, float, str]]:
+    """Concepts whose names are closest to ``query``: ``(concept id, score, name)``, best first,
+    one entry per concept."""
+    from rapidfuzz import process
+
+    key = name_key(query)
+    if not key:
+        return []
+    names = index.all_names()
+    keys = [n[0] for n in names]
+    matches = process.extract(key, keys, scorer=_scorer, limit=max(limit * 4, 50), score_cutoff=40)
+    best: dict[str, tuple[float, str]] = {}
+    for _, score, position in matches:
+        _, name, concept, _ = names[position]
+        if concept not in best or score > best[concept][0]:
+            best[concept] = (float(score), name)
+    ranked = sorted(best.items(), key=lambda item: -item[1][0])
+    return [(cid, score, name) for cid, (score, name) in ranked[:limit]]
+
+
+def _scorer(query: str, name: str, **_: object) -> float:
+    return name_score(query, name)
+
+
+def search(index: Index, query: str, limit: int = 10) -> list[Hit]:
+    """Ranked concepts for a query, each with where it matched and a snippet.
+
+    Names, aliases and headings are matched fuzzily (typos allowed), text with the
+    full-text index (word forms of Russian and English). If nothing matches and the
+    query looks typed in the wrong keyboard layout (``rjyntrcn``), the swapped query is
+    searched instead. Returns at most ``limit`` hits, best first.
+    """
+    hits = _search(index, query, limit)
+    if not hits:
+        swapped = swap_layout(query)
+        if swapped:
+            hits = _search(index, swapped, limit)
+    return hits
+
+
+def _search(index: Index, query: str, limit: int) -> list[Hit]:
+    key = name_key(query)
+    if not key:
+        return []
+    scored: dict[str, Hit] = {}
+
+    def offer(concept_id: str, score: float, matched: str) -> None:
+        current = scored.get(concept_id)
+        if current is None:
+            concept = index.concept(concept_id)
+            if concept is None:
+                return
+            scored[concept_id] = Hit(concept, score, matched)
+        elif score > current.score:
+            current.score, current.matched = score, matched
+
+    for concept, _, kind in index.by_name(key):
+        offer(concept.id, 100.0 if kind != "heading" else 99.5, "name" if kind == "name" else kind)
+    for cid, score, name in fuzzy_names(index, query, limit=max(limit * 2, 20)):
+        kind = _name_kind(index, cid, name)
+        if score >= STRONG:
+            offer(cid, 75.0 + (score - STRONG) / (100.0 - STRONG) * 24.0, kind)
+        elif score >= 60:
+            offer(cid, score * 0.7, kind)
+    query_stems = stems(query)
+    found = index.fulltext(query_stems, limit=max(limit * 3, 30))
+    if not found and len(set(query_stems)) > 1:
+        found = index.fulltext(query_stems, limit=max(limit * 3, 30), any_term=True)
+    if found:
+        top = max(score for _, score in found) or 1.0
+        for cid, score in found:
+            text_score = 30.0 + 40.0 * (score / top)
+            current = scored.get(cid)
+            if current is None:
+                offer(cid, text_score, "text")
+            elif current.score >= 75:
+                # A name match whose text matches too: a small boost, never past an exact name.
+                current.score = max(current.score, min(99.0, current.score + 5.0))
+            else:
+                current.score = max(current.score, text_score)
+    hits = sorted(scored.values(), key=lambda h: (-h.score, concept_order(h.concept)))[:limit]
+    wanted = set(query_stems)
+    for hit in hits:
+        hit.score = round(hit.score, 1)
+        hit.snippet, hit.spans = snippet(index.own_text(hit.concept.id), wanted)
+    return hits
+
+
+def _name_kind(index: Index, concept_id: str, name: str) -> str:
+    for concept, written, kind in index.by_name(name_key(name)):
+        if concept.id == concept_id and written == name:
+            return "name" if kind == "name" else kind
+    return "alias"
+
+
+_HTML_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
+_WIKILINK = re.compile(r"!?\[\[([^\]|]*?)(?:\\?\|([^\]]*))?\]\]")
+_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_MARKS = re.compile(r"(\*\*|__|~~|==|`)")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+", re.MULTILINE)
+_QUOTE = re.compile(r"^\s{0,3}>\s?", re.MULTILINE)
+_COMMENT = re.compile(r"%%.*?%%|<!--.*?-->", re.DOTALL)
+_BLOCK_ID = re.compile(r"\s\^[A-Za-z0-9-]+\s*$", re.MULTILINE)
+
+
+def plain_text(markdown: str) -> str:
+    """Markdown reduced to readable text for snippets: links to their labels, no markup,
+    comments and block ids dropped, whitespace collapsed."""
+    text = _COMMENT.sub(" ", markdown)
+    text = _WIKILINK.sub(lambda m: (m.group(2) or m.group(1)).strip(), text)
+    text = _MD_LINK.sub(r"\1", text)
+    text = _HTML_TAG.sub("", text)
+    text = _HEADING.sub("", text)
+    text = _QUOTE.sub("", text)
+    text = _BLOCK_ID.sub("", text)
+    text = _MARKS.sub("", text)
+    return collapse(strip_escapes(text))
+
+
+def snippet(
+    markdown: str, wanted: set[str], width: int = SNIPPET_WIDTH
+) -> tuple[str, list[tuple[int, int]]]:
+    """A window of ``width`` characters of the text around the first word whose stem is in
+    ``wanted``, and the spans of every such word in it. Without a match: the text's start."""
+    text = plain_text(markdown)
+    matches = [
+        (m.start(), m.end())
+        for m in re.finditer(r"\w+", text)
+        if wanted and stem(m.group().casefold().replace("ё", "е")) in wanted
+    ]
+    start = 0
+    if matches and matches[0][0] > width // 3:
+        start = matches[0][0] - width // 3
+        space = text.rfind(" ", 0, start)
+        start = space + 1 if space >= 0 and start - space < 20 else start
+    window = text[start : start + width]
+    cut = len(window) < len(text) - start
+    if cut and " " in window[width // 2 :]:
+        window = window[: window.rfind(" ")]
+    prefix = "…" if start > 0 else ""
+    suffix = "…" if cut else ""
+    shift = len(prefix) - start
+    spans = [(s + shift, e + shift) for s, e in matches if s >= start and e <= start + len(window)]
+    return prefix + window + suffix, spans
+
+
+__all__ = [
+    "Hit",
+    "Lookup",
+    "fuzzy_names",
+    "lookup",
+    "name_score",
+    "plain_text",
+    "search",
+    "snippet",
+    "words",
+]

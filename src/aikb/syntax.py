@@ -1,0 +1,240 @@
+"""A markdown-it-py parser that knows Obsidian's syntax.
+
+On top of CommonMark with tables, strikethrough and ``$``/``$$`` math, it adds inline and
+block rules that produce these tokens (data in ``token.meta``):
+
+``wikilink``   ``[[T]]``, ``[[T|label]]``, ``[[T#H1#H2]]``, ``[[#H]]``, ``[[T#^id]]``;
+               ``![[T]]`` is the same token with ``meta["embed"] = True``.
+``tag``        ``#tag``, ``#nested/tag`` (``meta["name"]``).
+``comment``    ``%% ... %%`` inside a paragraph; ``comment_block`` for one spanning lines.
+bare URLs      ``https://...`` in text become ``link_open``/``text``/``link_close``
+               with ``markup == "bare"``.
+
+Because these are parser rules, nothing inside code spans, fenced or indented code,
+math, HTML comments or Obsidian comments is ever seen as a link or a tag. Every
+link-like token records ``meta["pos"]``, its offset in the inline source, so callers can
+compute its line.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from functools import cache
+from typing import TYPE_CHECKING
+
+from markdown_it import MarkdownIt, rules_inline
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+
+if TYPE_CHECKING:
+    from markdown_it.rules_block import StateBlock
+    from markdown_it.rules_inline import StateInline
+
+InlineRule = Callable[["StateInline", bool], bool]
+
+_SCHEME = re.compile(r"(?:^|[^A-Za-z0-9.+-])(https?|ftp)$", re.IGNORECASE)
+_URL_TAIL = re.compile(r"://[^\s<>\"`]+")
+_URL_TRAILING = ".,;:!?*'\"»”’"
+
+
+@cache
+def parser() -> MarkdownIt:
+    """The shared parser instance (built once per process: building it costs ~1 ms)."""
+    md = MarkdownIt("commonmark", {"html": True, "typographer": False})
+    md.enable(["table", "strikethrough"])
+    dollarmath_plugin(md, allow_space=False, allow_digits=False, double_inline=True)
+    md.block.ruler.before(
+        "fence",
+        "obsidian_comment",
+        _comment_block,
+        {"alt": ["paragraph", "reference", "blockquote", "list"]},
+    )
+    md.inline.ruler.before("link", "wikilink", _wikilink)
+    md.inline.ruler.before("link", "obsidian_comment", _comment_inline)
+    md.inline.ruler.before("link", "tag", _tag)
+    md.inline.ruler.before("linkify", "bare_url", _bare_url)
+    md.inline.ruler.at("link", _remember_pos(rules_inline.link))
+    md.inline.ruler.at("image", _remember_pos(rules_inline.image))
+    md.inline.ruler.at("autolink", _remember_pos(rules_inline.autolink))
+    return md
+
+
+def _remember_pos(rule: InlineRule) -> InlineRule:
+    """Wrap a built-in inline rule so the tokens it pushes carry ``meta["pos"]``."""
+
+    def wrapped(state: StateInline, silent: bool) -> bool:
+        start = state.pos
+        count = len(state.tokens)
+        found = rule(state, silent)
+        if found and not silent:
+            for token in state.tokens[count:]:
+                if token.type in ("link_open", "image") and "pos" not in token.meta:
+                    token.meta["pos"] = start
+                    break
+        return found
+
+    return wrapped
+
+
+def split_wikilink(inner: str) -> tuple[str, tuple[str, ...], str | None, str | None]:
+    r"""Split the text between ``[[`` and ``]]`` into (note, headings, block id, label).
+
+    Follows Obsidian: the label starts at the first ``|`` (``\|``, as written inside
+    tables, counts too); the note part ends at the first ``#``; further ``#`` separate a
+    heading path and empty parts are dropped (``N##Setup`` is ``N#Setup``); a part
+    starting with ``^`` is a block id. Whitespace around each part is trimmed.
+    """
+    inner = inner.replace("\\|", "|")
+    target, bar, label = inner.partition("|")
+    note, _, sub = target.partition("#")
+    headings: list[str] = []
+    block: str | None = None
+    for part in sub.split("#") if sub else ():
+        part = part.strip()
+        if part.startswith("^") and len(part) > 1:
+            block = part[1:]
+        elif part:
+            headings.append(part)
+    label_text = label.strip() if bar else None
+    return note.strip(), tuple(headings), block, label_text or None
+
+
+def _wikilink(state: StateInline, silent: bool) -> bool:
+    src, pos = state.src, state.pos
+    if src.startswith("![[", pos):
+        embed, start = True, pos + 3
+    elif src.startswith("[[", pos):
+        embed, start = False, pos + 2
+    else:
+        return False
+    end = src.find("]]", start)
+    if end < 0:
+        return False
+    inner = src[start:end]
+    # "[[a [[b]]" is text then a link to b; links never span lines.
+    if not inner.strip() or "\n" in inner or "[[" in inner:
+        return False
+    if not silent:
+        note, headings, block, label = split_wikilink(inner)
+        token = state.push("wikilink", "", 0)
+        token.content = inner
+        token.markup = src[pos : end + 2]
+        token.meta = {
+            "target": note,
+            "headings": headings,
+            "block": block,
+            "label": label,
+            "embed": embed,
+            "pos": pos,
+        }
+    state.pos = end + 2
+    return True
+
+
+def _comment_inline(state: StateInline, silent: bool) -> bool:
+    src, pos = state.src, state.pos
+    if not src.startswith("%%", pos):
+        return False
+    end = src.find("%%", pos + 2)
+    # Obsidian hides everything after an unclosed %%; within a paragraph, hide the rest.
+    stop = state.posMax if end < 0 else end + 2
+    if not silent:
+        token = state.push("comment", "", 0)
+        token.content = src[pos:stop]
+        token.meta = {"pos": pos}
+    state.pos = stop
+    return True
+
+
+def _comment_block(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
+    if state.sCount[start_line] - state.blkIndent >= 4:
+        return False
+    begin = state.bMarks[start_line] + state.tShift[start_line]
+    first = state.src[begin : state.eMarks[start_line]]
+    if not first.startswith("%%"):
+        return False
+    rest = first[2:]
+    close = rest.find("%%")
+    if close >= 0 and rest[close + 2 :].strip():
+        return False  # "%%a%% text": an inline comment inside a paragraph
+    if silent:
+        return True
+    line = start_line
+    if close < 0:
+        line += 1
+        while line < end_line:
+            text = state.src[state.bMarks[line] + state.tShift[line] : state.eMarks[line]]
+            if "%%" in text:
+                break
+            line += 1
+    next_line = min(line + 1, end_line)
+    token = state.push("comment_block", "", 0)
+    token.map = [start_line, next_line]
+    token.content = state.getLines(start_line, next_line, 0, True)
+    state.line = next_line
+    return True
+
+
+def is_tag_char(ch: str) -> bool:
+    """True for a character Obsidian allows in a tag name.
+
+    Letters and digits of any script, combining marks, ``_ - /``, and emoji (symbols,
+    their modifiers, variation selectors and zero-width joiners).
+    """
+    if ch.isalnum() or ch in "_-/\u200d\ufe0f":
+        return True
+    category = unicodedata.category(ch)
+    return category in ("Mn", "Mc", "Me", "So", "Sk") and ch not in "`^"
+
+
+def _tag(state: StateInline, silent: bool) -> bool:
+    src, pos = state.src, state.pos
+    if src[pos] != "#" or (pos > 0 and not src[pos - 1].isspace()):
+        return False
+    end = pos + 1
+    stop = state.posMax
+    while end < stop and is_tag_char(src[end]):
+        end += 1
+    name = src[pos + 1 : end].rstrip("/")
+    # "#1984" is not a tag: Obsidian needs one character that is not a digit.
+    if not name or name[0] == "/" or all(ch.isdigit() or ch in "-/" for ch in name):
+        return False
+    if not silent:
+        token = state.push("tag", "", 0)
+        token.content = src[pos : pos + 1 + len(name)]
+        token.meta = {"name": name, "pos": pos}
+    state.pos = pos + 1 + len(name)
+    return True
+
+
+def _bare_url(state: StateInline, silent: bool) -> bool:
+    """``https://...`` in running text: recorded as an external link (no linkify-it needed)."""
+    src, pos = state.src, state.pos
+    if state.linkLevel > 0 or not src.startswith("://", pos):
+        return False
+    match = _SCHEME.search(state.pending)
+    if not match:
+        return False
+    tail = _URL_TAIL.match(src, pos)
+    if not tail:
+        return False
+    url_tail = tail.group().rstrip(_URL_TRAILING)
+    while url_tail.endswith(")") and url_tail.count(")") > url_tail.count("("):
+        url_tail = url_tail[:-1].rstrip(_URL_TRAILING)
+    if len(url_tail) <= 3:
+        return False
+    scheme = match.group(1)
+    if not silent:
+        state.pending = state.pending[: -len(scheme)]
+        url = scheme + url_tail
+        token = state.push("link_open", "a", 1)
+        token.attrs = {"href": url}
+        token.markup = "bare"
+        token.meta = {"pos": pos - len(scheme)}
+        token = state.push("text", "", 0)
+        token.content = url
+        token = state.push("link_close", "a", -1)
+        token.markup = "bare"
+    state.pos = pos + len(url_tail)
+    return True

@@ -1,0 +1,278 @@
+"""Where the vault is, which files it holds, and reading them safely.
+
+This is the thin I/O layer around :mod:`aikb.parse`: it lists ``*.md`` notes and other
+files (attachments), reads bytes, decodes them forgivingly, and turns every I/O failure
+into a :class:`~aikb.model.Problem` naming the file, so one bad note never hides the rest.
+Nothing here ever writes inside the vault.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from aikb.errors import ConfigError, VaultError
+from aikb.model import ParsedNote, Problem
+from aikb.normalize import nfc
+
+APP = "aikb"
+MAX_NOTE_BYTES = 20 * 1024 * 1024
+"""Notes larger than this (20 MiB) are listed but their text is not read."""
+
+
+def config_file(env: Mapping[str, str] | None = None) -> Path:
+    """The config file: ``$AIKB_CONFIG`` or ``config.toml`` in the user config dir.
+
+    The user config dir comes from platformdirs (``~/.config/aikb`` on Linux, honouring
+    ``XDG_CONFIG_HOME``; ``~/Library/Application Support/aikb`` on macOS).
+    """
+    env = os.environ if env is None else env
+    if env.get("AIKB_CONFIG"):
+        return Path(env["AIKB_CONFIG"]).expanduser()
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir(APP)) / "config.toml"
+
+
+def cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The cache dir for index databases: ``$AIKB_CACHE_DIR`` or the user cache dir.
+
+    platformdirs gives ``~/.cache/aikb`` on Linux (honouring ``XDG_CACHE_HOME``) and
+    ``~/Library/Caches/aikb`` on macOS. Never a folder inside the vault.
+    """
+    env = os.environ if env is None else env
+    if env.get("AIKB_CACHE_DIR"):
+        return Path(env["AIKB_CACHE_DIR"]).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir(APP))
+
+
+def bundled_vault() -> Path:
+    """The sample vault shipped inside the package (``aikb/notes``).
+
+    In a source checkout or an editable install the package has no copy, so the
+    ``notes/`` folder at the top of the repository is used.
+    """
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "notes", here.parent.parent / "notes"):
+        if candidate.is_dir():
+            return candidate
+    raise VaultError("the bundled sample vault is missing from this installation; use --vault")
+
+
+def locate_vault(option: str | None, env: Mapping[str, str] | None = None) -> Path:
+    """Decide which folder is the vault, and check it is one.
+
+    Precedence, first match wins:
+
+    1. ``option``, the ``--vault PATH`` global option;
+    2. the ``AIKB_VAULT`` environment variable;
+    3. ``vault = "PATH"`` in the config file (see :func:`config_file`);
+    4. the bundled sample vault (:func:`bundled_vault`).
+
+    ``~`` is expanded. Returns the resolved absolute path. Raises :class:`VaultError` when
+    the chosen path does not exist or is not a directory, and :class:`ConfigError` when the
+    config file cannot be parsed.
+    """
+    env = os.environ if env is None else env
+    chosen: str | None = None
+    source = ""
+    if option:
+        chosen, source = option, "--vault"
+    elif env.get("AIKB_VAULT"):
+        chosen, source = env["AIKB_VAULT"], "AIKB_VAULT"
+    else:
+        path = config_file(env)
+        configured = _configured_vault(path)
+        if configured:
+            chosen, source = configured, str(path)
+    if chosen is None:
+        return bundled_vault()
+    vault = Path(chosen).expanduser()
+    if not vault.exists():
+        raise VaultError(f"vault not found: {chosen} (from {source})")
+    if not vault.is_dir():
+        raise VaultError(f"vault is not a directory: {chosen} (from {source})")
+    return vault.resolve()
+
+
+def _configured_vault(path: Path) -> str | None:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"invalid config file {path}: {exc}") from None
+    value = data.get("vault")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(
+            f'invalid config file {path}: vault must be a path string, e.g. vault = "~/notes"'
+        )
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class FileStat:
+    """A note file found by :func:`scan`: vault-relative POSIX path, size (bytes), mtime (ns)."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(slots=True)
+class Listing:
+    """What :func:`scan` found: notes by path, other files (attachments), problems."""
+
+    notes: dict[str, FileStat]
+    attachments: list[str]
+    problems: list[Problem]
+
+
+def is_note_file(name: str) -> bool:
+    """True for a Markdown note file name (``*.md``, any case of the extension)."""
+    return name[-3:].lower() == ".md" and len(name) > 3
+
+
+def scan(root: Path) -> Listing:
+    """List the vault: every ``*.md`` file with its size and mtime, and every other file.
+
+    Folders and files whose name starts with ``.`` (``.obsidian``, ``.git``, ``.trash``)
+    are skipped, as Obsidian does. Symlinked folders are never followed (no loops, nothing
+    outside the vault); a symlinked file is used only when it points inside the vault.
+    Paths are relative to ``root`` with ``/`` separators. Unlistable folders and
+    unstatable files become problems, never exceptions.
+    """
+    root_str = str(root)
+    notes: dict[str, FileStat] = {}
+    attachments: list[str] = []
+    problems: list[Problem] = []
+    real_root = os.path.realpath(root_str)
+    pending = [""]
+    while pending:
+        rel_dir = pending.pop()
+        abs_dir = os.path.join(root_str, rel_dir) if rel_dir else root_str
+        try:
+            entries = list(os.scandir(abs_dir))
+        except OSError as exc:
+            problems.append(Problem(rel_dir or ".", 0, f"cannot list folder: {_why(exc)}"))
+            continue
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            try:
+                if entry.is_symlink():
+                    target = os.path.realpath(entry.path)
+                    inside = target == real_root or target.startswith(real_root + os.sep)
+                    if not inside or os.path.isdir(target):
+                        continue  # never leave the vault, never follow folder links
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(rel)
+                    continue
+                if not is_note_file(name):
+                    attachments.append(rel)
+                    continue
+                info = entry.stat()
+            except OSError as exc:
+                problems.append(Problem(rel, 0, f"cannot read file: {_why(exc)}"))
+                continue
+            if stat.S_ISREG(info.st_mode):
+                notes[rel] = FileStat(rel, info.st_size, info.st_mtime_ns)
+    return Listing(notes, attachments, problems)
+
+
+def _why(exc: OSError) -> str:
+    return (exc.strerror or exc.__class__.__name__).lower()
+
+
+def decode(data: bytes, path: str = "") -> tuple[str, list[Problem]]:
+    """Decode a note's bytes to text, never failing.
+
+    UTF-8 (a BOM is dropped); UTF-16 when it starts with a UTF-16 BOM; a file with NUL
+    bytes in its first 8 KiB is treated as binary and gives empty text. Invalid UTF-8
+    bytes become U+FFFD. Each fallback adds one problem naming ``path``.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace"), []
+    if b"\x00" in data[:8192]:
+        return "", [Problem(path, 0, "binary file (NUL bytes), content skipped")]
+    try:
+        return data.decode("utf-8-sig"), []
+    except UnicodeDecodeError as exc:
+        text = data.decode("utf-8-sig", errors="replace")
+        line = data.count(b"\n", 0, exc.start) + 1
+        return text, [Problem(path, line, "invalid UTF-8 bytes, replaced with U+FFFD")]
+
+
+def read_text(root: Path, rel: str) -> tuple[str, list[Problem]]:
+    """Read and decode one note; a missing, unreadable or huge file gives ``""`` and a problem."""
+    path = root / rel
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_NOTE_BYTES + 1)
+    except FileNotFoundError:
+        return "", [Problem(rel, 0, "file disappeared while reading, skipped")]
+    except OSError as exc:
+        return "", [Problem(rel, 0, f"cannot read file: {_why(exc)}, skipped")]
+    if len(data) > MAX_NOTE_BYTES:
+        limit = MAX_NOTE_BYTES // (1024 * 1024)
+        return "", [Problem(rel, 0, f"larger than {limit} MiB, content skipped")]
+    return decode(data, rel)
+
+
+def note_id(rel: str) -> str:
+    """A note's id: its vault-relative path without ``.md``, NFC, ``/``-separated."""
+    return nfc(rel[:-3])
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedNote:
+    """A parsed note with its identity: id, on-disk path, size and mtime it was read at."""
+
+    id: str
+    path: str
+    size: int
+    mtime_ns: int
+    parsed: ParsedNote
+
+
+def load_note(root: Path, file: FileStat) -> LoadedNote:
+    """Read and parse one note; problems from reading and parsing name its path.
+
+    Never raises for anything a file can contain; a parser crash (a bug) is turned into a
+    problem too, so one note cannot stop a vault from loading.
+    """
+    from aikb.parse import parse_note
+
+    text, problems = read_text(root, file.path)
+    try:
+        parsed = parse_note(text)
+    except RecursionError:
+        parsed = parse_note("")
+        problems.append(Problem(file.path, 0, "too deeply nested to parse, content skipped"))
+    except Exception as exc:
+        parsed = parse_note("")
+        problems.append(Problem(file.path, 0, f"could not be parsed ({exc.__class__.__name__})"))
+    problems.extend(Problem(file.path, p.line, p.message) for p in parsed.problems)
+    if problems:
+        parsed = _with_problems(parsed, problems)
+    return LoadedNote(note_id(file.path), file.path, file.size, file.mtime_ns, parsed)
+
+
+def _with_problems(parsed: ParsedNote, problems: list[Problem]) -> ParsedNote:
+    from dataclasses import replace
+
+    return replace(parsed, problems=tuple(problems))

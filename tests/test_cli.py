@@ -1,0 +1,162 @@
+"""The CLI, layer 3: exit codes, stdout vs stderr, vault location, literal output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from aikb import __version__
+from aikb.vault import bundled_vault, locate_vault
+
+from .conftest import VAULTS, Runner
+
+MARKUP = VAULTS / "markup"
+
+
+def test_version(aikb: Runner) -> None:
+    result = aikb("--version")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"aikb {__version__}"
+
+
+def test_bundled_vault_is_the_default(aikb: Runner) -> None:
+    result = aikb("show", "context window", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["note"] == "Context window.md"
+
+
+def test_unknown_term_exits_1_with_suggestions_on_stderr(aikb: Runner) -> None:
+    result = aikb("show", "contxt windoww size")
+    assert result.exit_code in (0, 1)
+    result = aikb("show", "zzzz qqqq")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("aikb: no concept named 'zzzz qqqq'")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_suggestions_are_offered(aikb: Runner) -> None:
+    result = aikb("show", "temperatur sampling")
+    assert result.exit_code == 1
+    assert "did you mean" in result.stderr
+    assert "Temperature" in result.stderr
+
+
+def test_search_without_result_exits_1(aikb: Runner) -> None:
+    result = aikb("search", "qqqqzzzzxxxx")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "nothing matches" in result.stderr
+
+
+@pytest.mark.parametrize("path", ["/no/such/vault", str(Path(__file__))])
+def test_bad_vault_is_one_line_exit_2(aikb: Runner, path: str) -> None:
+    result = aikb("--vault", path, "list")
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "vault" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_vault_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    one, two, three = (tmp_path / name for name in ("one", "two", "three"))
+    for folder in (one, two, three):
+        folder.mkdir()
+    config = tmp_path / "config.toml"
+    config.write_text(f'vault = "{three}"\n', encoding="utf-8")
+    env = {"AIKB_CONFIG": str(config), "AIKB_VAULT": str(two)}
+    assert locate_vault(str(one), env) == one.resolve()
+    assert locate_vault(None, env) == two.resolve()
+    assert locate_vault(None, {"AIKB_CONFIG": str(config)}) == three.resolve()
+    assert locate_vault(None, {"AIKB_CONFIG": str(tmp_path / "none.toml")}) == bundled_vault()
+
+
+def test_bundled_vault_ships_with_the_package() -> None:
+    vault = bundled_vault()
+    assert (vault / "AI concepts.md").is_file()
+    assert len(list(vault.rglob("*.md"))) >= 15
+
+
+def test_broken_config_is_exit_2(aikb: Runner, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("vault = [unclosed\n", encoding="utf-8")
+    result = aikb("list", env={"AIKB_CONFIG": str(config)})
+    assert result.exit_code == 2
+    assert "invalid config file" in result.stderr
+
+
+def test_environment_vault(aikb: Runner, seed_dir: Path) -> None:
+    result = aikb("list", "--json", env={"AIKB_VAULT": str(seed_dir)})
+    assert json.loads(result.stdout)[0]["id"] == "AI-flow"
+
+
+def test_markup_in_notes_prints_literally(aikb: Runner) -> None:
+    result = aikb("show", "[red]Title[/red]", vault=MARKUP)
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert "[red]Title[/red]" in out
+    assert "0<x and y>5" in out and "<Ctrl>" in out and " w." in out
+    assert "weird [label]" in out
+    note = aikb("show", "[bold]x", vault=MARKUP).stdout
+    assert "[bold]not bold[/bold]" in note and "a [/] b" in note
+    assert note.splitlines()[0] == "[bold]x"
+
+
+def test_control_characters_never_reach_the_terminal(aikb: Runner) -> None:
+    for args in (["show", "[red]Title[/red]"], ["search", "escape"], ["list"]):
+        result = aikb(*args, vault=MARKUP)
+        assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "␛[31mred" in aikb("show", "[red]Title[/red]", vault=MARKUP).stdout
+
+
+def test_raw_prints_source(aikb: Runner) -> None:
+    result = aikb("show", "[red]Title[/red]", "--raw", vault=MARKUP)
+    assert result.stdout.startswith("# [red]Title[/red]\n")
+
+
+def test_broken_yaml_warns_once_naming_the_file_and_still_loads(aikb: Runner) -> None:
+    result = aikb("show", "Broken yaml", vault=MARKUP)
+    assert result.exit_code == 0
+    warnings = [line for line in result.stderr.splitlines() if "broken.md" in line]
+    assert len(warnings) == 1 and "invalid front matter" in warnings[0]
+    again = aikb("show", "Broken yaml", vault=MARKUP)
+    assert "broken.md" not in again.stderr  # reported when parsed, not on every run
+
+
+def test_dot_folders_are_skipped(aikb: Runner) -> None:
+    ids = [row["id"] for row in json.loads(aikb("list", "--notes", "--json", vault=MARKUP).stdout)]
+    assert ids == ["[bold]x", "broken"]
+
+
+def test_list_filters(aikb: Runner) -> None:
+    notes = json.loads(aikb("list", "--notes", "--json").stdout)
+    assert notes and all(row["kind"] == "note" for row in notes)
+    tagged = json.loads(aikb("list", "--tag", "markup", "--json", vault=MARKUP).stdout)
+    assert [row["id"] for row in tagged] == ["[bold]x", "[bold]x#[red]Title[/red]"] or [
+        row["id"] for row in tagged
+    ] == ["[bold]x"]
+    result = aikb("list", "--tag", "no-such-tag", vault=MARKUP)
+    assert result.exit_code == 1
+
+
+def test_piped_output_has_no_colour(aikb: Runner) -> None:
+    result = aikb("show", "context window", env={"NO_COLOR": ""})
+    assert "\x1b[" not in result.stdout
+
+
+@pytest.mark.parametrize("command", ["show", "search", "list"])
+def test_every_command_has_help_with_an_example(aikb: Runner, command: str) -> None:
+    result = aikb(command, "--help")
+    assert result.exit_code == 0
+    assert "Example: aikb" in result.stdout
+
+
+def test_every_command_is_in_readme() -> None:
+    from aikb.cli import app
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    names = [c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands]
+    assert names
+    for name in names:
+        assert f"aikb {name}" in readme, name
