@@ -160,3 +160,64 @@ def test_every_command_is_in_readme() -> None:
     assert names
     for name in names:
         assert f"aikb {name}" in readme, name
+
+
+def test_check_on_the_seed_reports_exactly_one_problem(aikb: Runner, seed_dir: Path) -> None:
+    result = aikb("check", "--json", vault=seed_dir)
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["problems"] == [
+        {
+            "note": "AI-flow.md",
+            "line": 120,
+            "kind": "missing note",
+            "target": "AI-concept#Fine-tuning",
+            "message": "[[AI-concept#Fine-tuning]]",
+        }
+    ]
+    assert data["counts"] == {"missing note": 1}
+    text = aikb("check", vault=seed_dir)
+    assert "AI-flow.md" in text.stdout and "120" in text.stdout
+    assert "1 problem in 1 note" in text.stderr
+
+
+def test_check_groups_by_kind(aikb: Runner) -> None:
+    result = aikb("check", "--json", vault=VAULTS / "resolve")
+    counts = json.loads(result.stdout)["counts"]
+    assert counts == {
+        "missing attachment": 1,
+        "missing note": 4,
+        "ambiguous link": 1,
+        "missing block": 1,
+        "missing heading": 1,
+    }
+
+
+def test_check_reports_front_matter_and_clean_vault_exits_0(aikb: Runner, tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("---\naliases: [Same]\n---\n[[b]]\n", encoding="utf-8")
+    (tmp_path / "b.md").write_text("---\naliases: [same]\n---\n[[a]]\n", encoding="utf-8")
+    (tmp_path / "c.md").write_text("---\ntags: [#x, #y]\n---\nalone\n", encoding="utf-8")
+    data = json.loads(aikb("check", "--orphans", "--json", vault=tmp_path).stdout)
+    kinds = sorted((p["note"], p["kind"]) for p in data["problems"])
+    assert kinds == [
+        ("a.md", "duplicate alias"),
+        ("b.md", "duplicate alias"),
+        ("c.md", "invalid front matter"),
+        ("c.md", "orphan"),
+    ]
+    (tmp_path / "c.md").unlink()
+    (tmp_path / "b.md").write_text("[[a]]\n", encoding="utf-8")
+    clean = aikb("check", vault=tmp_path)
+    assert clean.exit_code == 0 and clean.stdout == ""
+    assert "no problems in 2 notes" in clean.stderr
+
+
+def test_index_command_builds_in_the_cache_dir(
+    aikb: Runner, seed_dir: Path, isolated_env: Path
+) -> None:
+    result = aikb("index", vault=seed_dir)
+    assert result.exit_code == 0
+    assert "indexed 1 note" in result.stderr
+    assert list((isolated_env / "cache").glob("seed-*.sqlite3"))
+    rebuilt = aikb("index", "--rebuild", vault=seed_dir)
+    assert rebuilt.exit_code == 0

@@ -129,12 +129,13 @@ def reporting() -> Iterator[None]:
         raise typer.Exit(exc.exit_code) from None
 
 
-def open_index(ctx: typer.Context) -> Index:
+def open_index(ctx: typer.Context, quiet: bool = False, rebuild: bool = False) -> Index:
     """Locate the vault, open its index (cache dir, or memory) and bring it up to date.
 
     An unusable cache (unwritable, locked, corrupt) never fails the command: it is rebuilt,
     or the index falls back to memory with one warning. Problems found while parsing
-    (bad front matter, unreadable files) are printed once, when the note is parsed.
+    (bad front matter, unreadable files) are printed once, when the note is parsed, unless
+    ``quiet`` (the caller reports them itself). ``rebuild`` deletes the database first.
     """
     import sqlite3
 
@@ -144,6 +145,8 @@ def open_index(ctx: typer.Context) -> Index:
     options: Options = ctx.obj or Options()
     root = locate_vault(options.vault)
     path = None if options.no_cache else database_path(root, cache_dir())
+    if rebuild and path is not None:
+        remove_database(path)
     index: Index | None = None
     if path is not None:
         for attempt in range(2):
@@ -166,7 +169,8 @@ def open_index(ctx: typer.Context) -> Index:
     if index is None:
         index = Index.open(root, None)
         report = index.sync(progress=_progress())
-    _print_problems([str(p) for p in report.problems])
+    if not quiet:
+        _print_problems([str(p) for p in report.problems])
     return index
 
 
@@ -198,6 +202,11 @@ def _progress() -> Any:
             state["bar"].stop()
 
     return update
+
+
+def plural(count: int, word: str) -> str:
+    """``1 note``, ``2 notes``."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def print_json(data: Any) -> None:
@@ -359,6 +368,67 @@ def list_concepts(
             from aikb.errors import NotFound
 
             raise NotFound("no concepts" + (f" with tag {tag!r}" if tag else ""))
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    orphans: Annotated[
+        bool, typer.Option("--orphans", help="Also report notes with no links in or out.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the report as JSON (see README).")
+    ] = False,
+) -> None:
+    """Report what is broken: unresolved and ambiguous links, bad front matter, duplicate aliases.
+
+    Exit status 0 when nothing is reported, 1 otherwise.
+
+    Example: aikb check --orphans
+    """
+    with reporting():
+        from aikb.check import as_json as check_json
+        from aikb.check import check as run_check
+
+        index = open_index(ctx, quiet=True)
+        findings = run_check(index, orphans=orphans)
+        if as_json:
+            print_json(check_json(findings))
+        else:
+            from aikb.render import check_report
+
+            if findings:
+                stdout().print(check_report(findings))
+            if findings:
+                notes = len({f.note for f in findings})
+                warn(f"{plural(len(findings), 'problem')} in {plural(notes, 'note')}")
+            else:
+                warn(f"no problems in {plural(index.note_count(), 'note')}")
+        if findings:
+            raise typer.Exit(1)
+
+
+@app.command("index")
+def build_index(
+    ctx: typer.Context,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Throw the index away and parse every note again.")
+    ] = False,
+) -> None:
+    """Build or update the vault's index now (other commands do it on demand).
+
+    Shows a progress bar on a terminal; uses all cores for a big vault.
+
+    Example: aikb --vault ~/Obsidian/AI index --rebuild
+    """
+    import time
+
+    with reporting():
+        start = time.perf_counter()
+        index = open_index(ctx, rebuild=rebuild)
+        where = str(index.path) if index.path else "memory"
+        elapsed = time.perf_counter() - start
+        warn(f"indexed {index.note_count()} notes in {elapsed:.2f} s ({where})")
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ from aikb.model import NOTE_KIND, Backlink, Concept, Link, Problem, ResolvedLink
 from aikb.normalize import link_key, name_key
 from aikb.vault import FileStat, LoadedNote, load_note, scan
 
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 PARALLEL_THRESHOLD = 256
 """Below this many notes to parse, parsing stays in this process (workers cost ~50 ms)."""
 
@@ -67,7 +67,8 @@ CREATE TABLE IF NOT EXISTS tags(note TEXT NOT NULL, key TEXT NOT NULL, tag TEXT 
 CREATE INDEX IF NOT EXISTS tags_key ON tags(key);
 CREATE INDEX IF NOT EXISTS tags_note ON tags(note);
 CREATE TABLE IF NOT EXISTS attachments(path TEXT PRIMARY KEY) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS problems(note TEXT, path TEXT NOT NULL, line INTEGER, message TEXT);
+CREATE TABLE IF NOT EXISTS problems(
+    note TEXT, path TEXT NOT NULL, line INTEGER, message TEXT, kind TEXT);
 CREATE INDEX IF NOT EXISTS problems_note ON problems(note);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(names, body, tokenize='unicode61');
 """
@@ -409,8 +410,8 @@ class Index:
             "INSERT INTO tags VALUES (?,?,?)", ((note.id, t.casefold(), t) for t in all_tags)
         )
         conn.executemany(
-            "INSERT INTO problems VALUES (?,?,?,?)",
-            ((note.id, p.path, p.line, p.message) for p in parsed.problems),
+            "INSERT INTO problems VALUES (?,?,?,?,?)",
+            ((note.id, p.path, p.line, p.message, p.kind) for p in parsed.problems),
         )
 
     def _resolve(self, affected: set[str] | None, changed: list[str]) -> int:
@@ -804,11 +805,41 @@ class Index:
     def problems(self) -> list[Problem]:
         """Every stored problem about a note (front matter, encoding, reading)."""
         return [
-            Problem(p, line or 0, m)
-            for p, line, m in self.conn.execute(
-                "SELECT path, line, message FROM problems ORDER BY path, line"
+            Problem(p, line or 0, m, k)
+            for p, line, m, k in self.conn.execute(
+                "SELECT path, line, message, kind FROM problems ORDER BY path, line"
             )
         ]
+
+    def duplicate_aliases(self) -> list[tuple[str, list[str]]]:
+        """Front-matter aliases (compared by name key) used by more than one note:
+        ``(alias as first written, note paths)``."""
+        rows = self.conn.execute(
+            "SELECT a.key, a.name, n.path FROM names a JOIN notes n ON n.id = a.note"
+            " WHERE a.kind = 'alias' AND a.concept = a.note AND a.key IN ("
+            "  SELECT key FROM names WHERE kind = 'alias' AND concept = note"
+            "  GROUP BY key HAVING count(DISTINCT note) > 1)"
+            " ORDER BY a.key, n.path"
+        ).fetchall()
+        grouped: dict[str, tuple[str, list[str]]] = {}
+        for key, name, path in rows:
+            _, paths = grouped.setdefault(key, (name, []))
+            if path not in paths:
+                paths.append(path)
+        return list(grouped.values())
+
+    def orphans(self) -> list[str]:
+        """Paths of notes with no resolved link to another note and none from another note."""
+        rows = self.conn.execute(
+            "SELECT n.path FROM notes n WHERE NOT EXISTS ("
+            "  SELECT 1 FROM links l JOIN concepts c ON c.id = l.resolved"
+            "  WHERE l.note = n.id AND c.note != n.id)"
+            " AND NOT EXISTS ("
+            "  SELECT 1 FROM links l JOIN concepts c ON c.id = l.resolved"
+            "  WHERE c.note = n.id AND l.note != n.id)"
+            " ORDER BY n.path"
+        )
+        return [r[0] for r in rows]
 
     def note_count(self) -> int:
         """Number of notes in the index."""

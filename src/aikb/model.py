@@ -100,11 +100,16 @@ class Tag:
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """A warning about a file: vault-relative path, line (0 when it concerns the whole file)."""
+    """A warning about a file: vault-relative path, line (0 when it concerns the whole file).
+
+    ``kind`` groups problems for ``aikb check``: ``invalid front matter``, ``encoding``
+    (bytes that are not UTF-8 text) or ``unreadable file``.
+    """
 
     path: str
     line: int
     message: str
+    kind: str = "unreadable file"
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path

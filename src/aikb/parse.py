@@ -95,12 +95,14 @@ def split_front_matter(text: str) -> FrontMatter:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         what = getattr(exc, "problem", None) or "cannot be parsed"
-        problem = Problem("", line, f"invalid front matter ({what}); properties ignored")
+        message = f"invalid front matter ({what}); properties ignored"
+        problem = Problem("", line, message, "invalid front matter")
         return FrontMatter(None, body, body_line, raw, problem)
     if data is None or data == "":
         return FrontMatter({}, body, body_line, raw)
     if not isinstance(data, dict):
-        problem = Problem("", 1, "front matter block is not a YAML mapping; read as text")
+        message = "front matter block is not a YAML mapping; read as text"
+        problem = Problem("", 1, message, "invalid front matter")
         return FrontMatter(None, text, 1, "", problem)
     return FrontMatter(data, body, body_line, raw)
 

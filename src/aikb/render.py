@@ -582,3 +582,23 @@ def list_json(
         }
         for c in concepts
     ]
+
+
+def check_report(findings: Sequence[Any]) -> Group:
+    """``aikb check`` for people: findings grouped under each note's path."""
+    parts: list[RenderableType] = []
+    current = None
+    for finding in findings:
+        if finding.note != current:
+            if current is not None:
+                parts.append(Text())
+            current = finding.note
+            parts.append(text(finding.note, "bold"))
+        row = Text("  ")
+        row.append(f"{finding.line:>5}" if finding.line else "     ", "aikb.meta")
+        row.append("  ")
+        style = "aikb.broken" if finding.kind.startswith("missing") else "yellow"
+        row.append(f"{finding.kind:<20}", style)
+        row.append_text(text(finding.message))
+        parts.append(row)
+    return Group(*parts)

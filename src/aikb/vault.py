@@ -208,13 +208,13 @@ def decode(data: bytes, path: str = "") -> tuple[str, list[Problem]]:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16", errors="replace"), []
     if b"\x00" in data[:8192]:
-        return "", [Problem(path, 0, "binary file (NUL bytes), content skipped")]
+        return "", [Problem(path, 0, "binary file (NUL bytes), content skipped", "encoding")]
     try:
         return data.decode("utf-8-sig"), []
     except UnicodeDecodeError as exc:
         text = data.decode("utf-8-sig", errors="replace")
         line = data.count(b"\n", 0, exc.start) + 1
-        return text, [Problem(path, line, "invalid UTF-8 bytes, replaced with U+FFFD")]
+        return text, [Problem(path, line, "invalid UTF-8 bytes, replaced with U+FFFD", "encoding")]
 
 
 def read_text(root: Path, rel: str) -> tuple[str, list[Problem]]:
@@ -266,7 +266,7 @@ def load_note(root: Path, file: FileStat) -> LoadedNote:
     except Exception as exc:
         parsed = parse_note("")
         problems.append(Problem(file.path, 0, f"could not be parsed ({exc.__class__.__name__})"))
-    problems.extend(Problem(file.path, p.line, p.message) for p in parsed.problems)
+    problems.extend(Problem(file.path, p.line, p.message, p.kind) for p in parsed.problems)
     if problems:
         parsed = _with_problems(parsed, problems)
     return LoadedNote(note_id(file.path), file.path, file.size, file.mtime_ns, parsed)
