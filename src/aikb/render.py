@@ -549,8 +549,8 @@ def list_table(
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     table.add_column("concept", ratio=3)
     table.add_column("kind", no_wrap=True, style="aikb.meta")
-    table.add_column("note", ratio=2, style="aikb.meta")
-    table.add_column("aliases", ratio=2)
+    table.add_column("note", ratio=2, style="aikb.meta", no_wrap=True, overflow="ellipsis")
+    table.add_column("aliases", ratio=2, no_wrap=True, overflow="ellipsis")
     table.add_column("links", justify="right", no_wrap=True)
     table.add_column("backlinks", justify="right", no_wrap=True)
     for concept in concepts:

@@ -50,6 +50,14 @@ class Hit:
     spans: list[tuple[int, int]] = field(default_factory=list)
 
 
+def is_title_heading(concept: Concept) -> bool:
+    """True for an H1 that only repeats its note's name (``# Context window`` in
+    ``Context window.md``): for lookup and search it is the note itself."""
+    return concept.level == 1 and name_key(concept.title) == name_key(
+        concept.note.rpartition("/")[2]
+    )
+
+
 def concept_order(concept: Concept) -> tuple[int, int, str, int]:
     """Order among concepts sharing a name: notes first, then higher headings, then file order."""
     return (0 if concept.is_note else 1, concept.level, concept.path.casefold(), concept.line)
@@ -94,7 +102,9 @@ def lookup(index: Index, term: str) -> Lookup:
     if exact:
         concepts = sorted({c.id: c for c, _, _ in exact}.values(), key=concept_order)
         matched = next(name for c, name, _ in exact if c.id == concepts[0].id)
-        return Lookup(concepts[0], "name", matched, tuple(concepts[1:]))
+        notes = {c.note for c in concepts if c.is_note}
+        others = [c for c in concepts[1:] if not (is_title_heading(c) and c.note in notes)]
+        return Lookup(concepts[0], "name", matched, tuple(others))
     ranked = fuzzy_names(index, text, limit=40)
     if ranked:
         best_id, best_score, best_name = ranked[0]
@@ -183,6 +193,9 @@ def _search(index: Index, query: str, limit: int) -> list[Hit]:
             concept = index.concept(concept_id)
             if concept is None:
                 return
+            if is_title_heading(concept):  # the note's own title: one result, the note
+                offer(concept.note, score, matched)
+                return
             scored[concept_id] = Hit(concept, score, matched)
         elif score > current.score:
             current.score, current.matched = score, matched
@@ -236,11 +249,18 @@ _COMMENT = re.compile(r"%%.*?%%|<!--.*?-->", re.DOTALL)
 _BLOCK_ID = re.compile(r"\s\^[A-Za-z0-9-]+\s*$", re.MULTILINE)
 
 
+def _link_words(match: re.Match[str]) -> str:
+    """A wikilink as a reader sees it: its label, else ``Note › Heading``."""
+    if match.group(2):
+        return match.group(2).strip()
+    return " › ".join(part.strip() for part in match.group(1).split("#") if part.strip())
+
+
 def plain_text(markdown: str) -> str:
     """Markdown reduced to readable text for snippets: links to their labels, no markup,
     comments and block ids dropped, whitespace collapsed."""
     text = _COMMENT.sub(" ", markdown)
-    text = _WIKILINK.sub(lambda m: (m.group(2) or m.group(1)).strip(), text)
+    text = _WIKILINK.sub(_link_words, text)
     text = _MD_LINK.sub(r"\1", text)
     text = _HTML_TAG.sub("", text)
     text = _HEADING.sub("", text)
