@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -39,6 +39,7 @@ THEME = Theme(
         "markdown.hashtag": "green",
         "markdown.embed": "dim italic",
         "markdown.math": "italic cyan",
+        "markdown.mark": "black on yellow",
         "aikb.title": "bold",
         "aikb.crumb": "dim",
         "aikb.meta": "dim",
@@ -53,6 +54,8 @@ THEME = Theme(
 
 MAX_EMBED_DEPTH = 4
 """Embeds inside embeds are transcluded this many levels deep, then shown as a placeholder."""
+MAX_EMBEDS = 64
+"""At most this many transclusions in one rendering (notes embedding notes embedding...)."""
 
 # Tags whose only job is formatting: drop the tag, keep the words between them.
 _FORMAT_TAGS = frozenset(
@@ -145,6 +148,7 @@ class RenderContext:
     broken: frozenset[str] = frozenset()
     embed: EmbedSource | None = None
     stack: tuple[str, ...] = ()
+    budget: list[int] = field(default_factory=lambda: [MAX_EMBEDS])
 
 
 class NoteMarkdown(Markdown):
@@ -160,6 +164,7 @@ class NoteMarkdown(Markdown):
         "hashtag",
         "embed",
         "math",
+        "mark",
     }
 
     def __init__(self, markup: str, context: RenderContext | None = None, **options: Any) -> None:
@@ -270,7 +275,8 @@ def _rewrite_inline(
                 "#^" + block if block else "".join("#" + h for h in meta["headings"])
             )
             if meta["embed"]:
-                out.append(make_token("embed", "embed", 0, sanitize(f"⤷ {label}")))
+                tag = "wikilink_broken" if written in context.broken else "embed"
+                out.append(make_token(tag, tag, 0, sanitize(f"⤷ {label}")))
                 embeds.extend(_transclude(meta, context))
             else:
                 broken = written in context.broken
@@ -278,6 +284,8 @@ def _rewrite_inline(
                 out.append(make_token(tag, tag, 0, sanitize(label)))
         elif kind == "tag":
             out.append(make_token("hashtag", "hashtag", 0, sanitize(child.content)))
+        elif kind == "highlight":
+            out.append(make_token("mark", "mark", 0, sanitize(child.content)))
         elif kind == "comment":
             continue
         elif kind == "html_inline":
@@ -329,9 +337,13 @@ def _transclude(meta: dict[str, Any], context: RenderContext) -> list[Token]:
         return _quote(
             _paragraph(f"… embed of {concept_id} not shown (deeper than {MAX_EMBED_DEPTH})")
         )
+    if context.budget[0] <= 0:
+        return _quote(_paragraph(f"… embed of {concept_id} not shown (over {MAX_EMBEDS} embeds)"))
+    context.budget[0] -= 1
     from aikb.syntax import parser
 
-    inner = RenderContext(context.broken, context.embed, (*context.stack, concept_id))
+    stack = (*context.stack, concept_id)
+    inner = RenderContext(context.broken, context.embed, stack, context.budget)
     return _quote(rewrite(parser().parse(markdown), inner))
 
 
@@ -382,7 +394,7 @@ def body_markdown(content: str, concept: Concept, context: RenderContext) -> Not
         content = content.split("\n", 1)[1] if "\n" in content else ""
     return NoteMarkdown(
         content.strip("\n"),
-        RenderContext(context.broken, context.embed, (concept.id,)),
+        RenderContext(context.broken, context.embed, (concept.id,), context.budget),
         hyperlinks=True,
     )
 

@@ -7,6 +7,7 @@ block rules that produce these tokens (data in ``token.meta``):
                ``![[T]]`` is the same token with ``meta["embed"] = True``.
 ``tag``        ``#tag``, ``#nested/tag`` (``meta["name"]``).
 ``comment``    ``%% ... %%`` inside a paragraph; ``comment_block`` for one spanning lines.
+``highlight``  ``==text==``.
 bare URLs      ``https://...`` in text become ``link_open``/``text``/``link_close``
                with ``markup == "bare"``.
 
@@ -36,6 +37,8 @@ InlineRule = Callable[["StateInline", bool], bool]
 _SCHEME = re.compile(r"(?:^|[^A-Za-z0-9.+-])(https?|ftp)$", re.IGNORECASE)
 _URL_TAIL = re.compile(r"://[^\s<>\"`]+")
 _URL_TRAILING = ".,;:!?*'\"»”’"
+MAX_LINK = 2048
+"""Longest link, in characters, the parser looks for (keeps pathological text linear)."""
 
 
 @cache
@@ -53,6 +56,7 @@ def parser() -> MarkdownIt:
     md.inline.ruler.before("link", "wikilink", _wikilink)
     md.inline.ruler.before("link", "obsidian_comment", _comment_inline)
     md.inline.ruler.before("link", "tag", _tag)
+    md.inline.ruler.before("link", "highlight", _highlight)
     md.inline.ruler.before("linkify", "bare_url", _bare_url)
     md.inline.ruler.at("link", _remember_pos(rules_inline.link))
     md.inline.ruler.at("image", _remember_pos(rules_inline.image))
@@ -61,12 +65,24 @@ def parser() -> MarkdownIt:
 
 
 def _remember_pos(rule: InlineRule) -> InlineRule:
-    """Wrap a built-in inline rule so the tokens it pushes carry ``meta["pos"]``."""
+    """Wrap a built-in inline rule so the tokens it pushes carry ``meta["pos"]``.
+
+    The rule also sees at most :data:`MAX_LINK` characters ahead: markdown-it's link label
+    scan is quadratic on text such as ``[[[[...`` (each ``[`` scans to the end), and no real
+    link is that long.
+    """
 
     def wrapped(state: StateInline, silent: bool) -> bool:
         start = state.pos
         count = len(state.tokens)
-        found = rule(state, silent)
+        limit = state.posMax
+        if state.src.find("]", start, min(limit, start + MAX_LINK)) < 0:
+            return False  # no label can close: skip the character-by-character scan
+        state.posMax = min(limit, start + MAX_LINK)
+        try:
+            found = rule(state, silent)
+        finally:
+            state.posMax = limit
         if found and not silent:
             for token in state.tokens[count:]:
                 if token.type in ("link_open", "image") and "pos" not in token.meta:
@@ -108,7 +124,8 @@ def _wikilink(state: StateInline, silent: bool) -> bool:
         embed, start = False, pos + 2
     else:
         return False
-    end = src.find("]]", start)
+    stop = min(state.posMax, start + MAX_LINK)
+    end = src.find("]]", start, stop)
     if end < 0:
         return False
     inner = src[start:end]
@@ -205,6 +222,21 @@ def _tag(state: StateInline, silent: bool) -> bool:
         token.content = src[pos : pos + 1 + len(name)]
         token.meta = {"name": name, "pos": pos}
     state.pos = pos + 1 + len(name)
+    return True
+
+
+def _highlight(state: StateInline, silent: bool) -> bool:
+    """Obsidian's ``==highlighted text==`` (one token, ``content`` is the inner text)."""
+    src, pos = state.src, state.pos
+    if not src.startswith("==", pos) or pos + 2 >= state.posMax or src[pos + 2].isspace():
+        return False
+    end = src.find("==", pos + 2, min(state.posMax, pos + MAX_LINK))
+    if end < 0 or src[end - 1].isspace() or "\n\n" in src[pos:end]:
+        return False
+    if not silent:
+        token = state.push("highlight", "", 0)
+        token.content = src[pos + 2 : end]
+    state.pos = end + 2
     return True
 
 

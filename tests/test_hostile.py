@@ -1,0 +1,153 @@
+"""Hostile files: each loads with at most a one-line warning naming it; the rest still loads."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from aikb.index import Index
+from aikb.vault import FileStat, load_note
+
+from .conftest import Runner
+
+NAMES = [
+    "with space.md",
+    "hash#name.md",
+    "bracket[1].md",
+    "question?.md",
+    "Кириллица.md",
+    "emoji 🚀.md",
+]
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("hostile")
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "secret.md").write_text("# Secret\n", encoding="utf-8")
+    (root / "good.md").write_text(
+        "# Good\n[[with space]] [[Кириллица]] [[emoji 🚀]]\n", encoding="utf-8"
+    )
+    (root / "invalid utf8.md").write_bytes(b"# Bad bytes\n\xff\xfe\xfa text [[good]]\n")
+    (root / "binary.md").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    (root / "empty.md").write_bytes(b"")
+    (root / "big.md").write_text(
+        ("Words and [[good]] words. " * 40 + "\n\n") * 5000, encoding="utf-8"
+    )
+    (root / "long line.md").write_text("word [[good]] " * 80_000, encoding="utf-8")
+    (root / "many lines.md").write_text("line\n" * 100_000, encoding="utf-8")
+    (root / "utf16.md").write_bytes("# Шестнадцать\n[[good]]\n".encode("utf-16"))
+    for name in NAMES:
+        (root / name).write_text(f"# {name[:-3]}\n[[good]]\n", encoding="utf-8")
+    deep = root
+    for level in range(30):
+        deep = deep / f"d{level}"
+    deep.mkdir(parents=True)
+    (deep / "deep.md").write_text("# Deep\n[[good]]\n", encoding="utf-8")
+    os.symlink("loop.md", root / "loop.md")
+    os.symlink(root, root / "self-folder")
+    os.symlink(outside, root / "outside-folder")
+    os.symlink(outside / "secret.md", root / "secret-link.md")
+    (root / "escape.md").write_text(
+        "[[../../etc/passwd]] [x](../../../x.md) [[secret]]\n", encoding="utf-8"
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def loaded(hostile: Path) -> tuple[Index, list[str]]:
+    index = Index.open(hostile, None)
+    report = index.sync()
+    return index, [str(p) for p in report.problems]
+
+
+def test_every_other_note_loads(loaded: tuple[Index, list[str]]) -> None:
+    index, _ = loaded
+    ids = {c.id for c in index.concepts(notes_only=True)}
+    expected = {
+        "good",
+        "invalid utf8",
+        "binary",
+        "empty",
+        "big",
+        "long line",
+        "many lines",
+        "utf16",
+        "escape",
+        *(n[:-3] for n in NAMES),
+        "/".join(f"d{i}" for i in range(30)) + "/deep",
+    }
+    assert expected <= ids
+    assert not any("secret" in i or "outside" in i or "self-folder" in i for i in ids)
+
+
+def test_warnings_name_the_file_one_line_each(loaded: tuple[Index, list[str]]) -> None:
+    _, problems = loaded
+    assert all("\n" not in p for p in problems)
+    by_file = {p.split(":")[0] for p in problems}
+    assert by_file == {"invalid utf8.md", "binary.md", "loop.md"}
+    assert any("invalid UTF-8" in p and p.startswith("invalid utf8.md:2") for p in problems)
+
+
+def test_content_survives(loaded: tuple[Index, list[str]]) -> None:
+    index, _ = loaded
+    assert index.concept("invalid utf8#Bad bytes") is not None
+    assert index.concept("utf16#Шестнадцать") is not None
+    good = index.concept("good")
+    assert good is not None
+    sources = {b.source.split("#")[0] for b in index.backlinks(good)}
+    assert {"invalid utf8", "big", "long line", "utf16", "hash#name"} <= sources or {
+        "invalid utf8",
+        "big",
+        "long line",
+        "utf16",
+    } <= sources
+
+
+def test_links_never_leave_the_vault(loaded: tuple[Index, list[str]]) -> None:
+    index, _ = loaded
+    escape = index.concept("escape")
+    assert escape is not None
+    assert [(i.link.text, i.reason) for i in index.links_from(escape)] == [
+        ("../../etc/passwd", "missing note"),
+        ("../../../x.md", "missing note"),
+        ("secret", "missing note"),
+    ]
+
+
+def test_unreadable_and_vanished_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "ok.md").write_text("fine\n", encoding="utf-8")
+    locked = tmp_path / "locked.md"
+    locked.write_text("secret\n", encoding="utf-8")
+    real_open = open
+
+    def guarded_open(path: object, *args: object, **kwargs: object) -> object:
+        if str(path).endswith("locked.md"):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr("builtins.open", guarded_open)
+    note = load_note(tmp_path, FileStat("locked.md", 7, 0))
+    assert [str(p) for p in note.parsed.problems] == [
+        "locked.md: cannot read file: permission denied, skipped"
+    ]
+    gone = load_note(tmp_path, FileStat("gone.md", 1, 0))
+    assert [str(p) for p in gone.parsed.problems] == [
+        "gone.md: file disappeared while reading, skipped"
+    ]
+
+
+def test_cli_survives_the_hostile_vault(aikb: Runner, hostile: Path) -> None:
+    result = aikb("list", "--notes", "--json", vault=hostile)
+    assert result.exit_code == 0
+    assert len(json.loads(result.stdout)) == 16
+    assert "Traceback" not in result.stderr
+    warnings = result.stderr.strip().splitlines()
+    assert len(warnings) == 3 and all(w.startswith("aikb: warning: ") for w in warnings)
+    shown = aikb("show", "bracket[1]", vault=hostile)
+    assert shown.exit_code == 0 and "bracket[1]" in shown.stdout
+    assert aikb("search", "words", vault=hostile).exit_code == 0
+    assert aikb("check", vault=hostile).exit_code == 1

@@ -1,0 +1,98 @@
+"""Rendering: embeds (transclusion, cycles), hidden syntax, and text that must survive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from aikb.render import NoteMarkdown, RenderContext
+
+from .conftest import VAULTS, Runner
+
+EMBEDS = VAULTS / "embeds"
+
+
+def render(markdown: str, width: int = 100) -> str:
+    console = Console(width=width, record=True, file=open("/dev/null", "w"), color_system=None)  # noqa: SIM115
+    console.print(NoteMarkdown(markdown, RenderContext()))
+    return console.export_text()
+
+
+def show(aikb: Runner, term: str, vault: Path = EMBEDS) -> str:
+    result = aikb("show", term, vault=vault)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout
+
+
+def test_self_embed_renders_at_once_with_a_placeholder(aikb: Runner) -> None:
+    out = show(aikb, "Self")
+    assert out.count("Self text.") == 1
+    assert "embed cycle: Self" in out
+
+
+def test_mutual_embeds_stop_at_the_cycle(aikb: Runner) -> None:
+    out = show(aikb, "A")
+    assert "B text." in out
+    assert "embed cycle: A" in out
+
+
+def test_embedding_a_block_of_the_embedder_is_not_a_cycle(aikb: Runner) -> None:
+    out = show(aikb, "C")
+    assert "D body." in out
+    assert out.count("C block text.") == 2  # its own, and through D's block embed
+    assert "cycle" not in out
+
+
+def test_block_embed_shows_only_that_item_and_heading_embed_only_that_section(aikb: Runner) -> None:
+    out = show(aikb, "Embedder")
+    assert "first item" in out and "second item" not in out
+    assert "two text" in out and "one text" not in out and "three text" not in out
+    assert "picture.png  (missing attachment)" in out
+
+
+def test_comments_block_ids_and_math_markup_are_hidden(aikb: Runner) -> None:
+    out = show(aikb, "Comments")
+    assert "Visible" in out and "text." in out and "End line" in out
+    assert "hidden" not in out and "^end-id" not in out and "%%" not in out
+    assert "x^2" in out and "$" not in out
+    assert "marked" in out and "==" not in out
+    assert "Links (0)" in out  # [[X]] inside the comment is no link
+
+
+def test_no_user_text_is_swallowed() -> None:
+    out = render('0<x and y>5, press <Ctrl>, <font color="red">w</font> and <span>s</span>.')
+    assert "0<x and y>5" in out and "<Ctrl>" in out and " w " in out and " s." in out
+    assert "<font" not in out and "<span>" not in out
+
+
+def test_html_block_keeps_its_words() -> None:
+    out = render('<div align="center">\nCentered <b>words</b>\n</div>\n\nafter')
+    assert "Centered" in out and "words" in out and "<div" not in out
+
+
+def test_wikilinks_show_label_or_target() -> None:
+    out = render("See [[Note|the label]], [[Other#Part]] and [[#Local]].")
+    assert "See the label, Other › Part and Local." in out
+
+
+def test_control_characters_become_visible() -> None:
+    out = render("bell \x07 esc \x1b[31m c1 \x9b end")
+    assert "\x07" not in out and "\x1b" not in out and "\x9b" not in out
+    assert "␇" in out and "␛[31m" in out and "\ufffd" in out
+
+
+def test_rich_markup_is_literal() -> None:
+    out = render("[bold]x[/bold] and a [/] b")
+    assert "[bold]x[/bold] and a [/] b" in out
+
+
+def test_callout_is_labelled() -> None:
+    out = render("> [!note] Remember\n> this")
+    assert "NOTE Remember" in out and "[!note]" not in out
+
+
+def test_narrow_terminal(aikb: Runner) -> None:
+    result = aikb("show", "context window", env={"COLUMNS": "40"})
+    assert result.exit_code == 0
+    assert max(len(line) for line in result.stdout.splitlines()) <= 40
