@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -62,11 +63,14 @@ class FrontMatter:
 
 
 def normalize_text(text: str) -> str:
-    """Strip a UTF-8 byte order mark and turn CRLF and lone CR line ends into LF."""
+    """Strip a UTF-8 byte order mark, turn CRLF and lone CR line ends into LF, and compose
+    to Unicode NFC (macOS editors may write NFD), so titles and ids compare as typed."""
     if text.startswith("\ufeff"):
         text = text[1:]
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
     return text
 
 

@@ -47,6 +47,7 @@ def parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": True, "typographer": False})
     md.enable(["table", "strikethrough"])
     dollarmath_plugin(md, allow_space=False, allow_digits=False, double_inline=True)
+    md.inline.ruler.at("math_inline", _math_inline)  # the plugin's misreads "$x$" at pos 0
     md.block.ruler.before(
         "fence",
         "obsidian_comment",
@@ -222,6 +223,40 @@ def _tag(state: StateInline, silent: bool) -> bool:
         token.content = src[pos : pos + 1 + len(name)]
         token.meta = {"name": name, "pos": pos}
     state.pos = pos + 1 + len(name)
+    return True
+
+
+def _math_inline(state: StateInline, silent: bool) -> bool:
+    """Inline math as Obsidian (and pandoc) read it: ``$x$`` and ``$$x$$``.
+
+    The opening ``$`` must be followed by a non-space, the closing one preceded by a
+    non-space and not followed by a digit, so ``$5 and $10`` stays text. ``\\$`` is a
+    literal dollar (the escape rule sees it first).
+    """
+    src, pos, stop = state.src, state.pos, state.posMax
+    if src[pos] != "$":
+        return False
+    double = src.startswith("$$", pos)
+    start = pos + (2 if double else 1)
+    if start >= stop or src[start].isspace():
+        return False
+    close = "$$" if double else "$"
+    search = start
+    while True:
+        end = src.find(close, search, stop)
+        if end < 0 or end == start:
+            return False
+        if src[end - 1] == "\\" or src[end - 1].isspace() or (
+            not double and end + 1 < stop and src[end + 1].isdigit()
+        ):
+            search = end + 1
+            continue
+        break
+    if not silent:
+        token = state.push("math_inline_double" if double else "math_inline", "math", 0)
+        token.content = src[start:end]
+        token.markup = close
+    state.pos = end + len(close)
     return True
 
 

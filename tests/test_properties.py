@@ -1,0 +1,169 @@
+"""Property tests: random Markdown never breaks anything, and every well-formed link
+written outside code and comments is found, exactly once, in order."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rich.console import Console
+
+from aikb.check import check
+from aikb.index import Index
+from aikb.parse import parse_note
+from aikb.render import NoteMarkdown, RenderContext
+from aikb.search import search
+
+WORD = st.text(alphabet="abcxyzабвгдёжЖЯ0123456789", min_size=1, max_size=8)
+NAME = st.lists(WORD, min_size=1, max_size=3).map(" ".join)
+BLOCK_ID = st.text(alphabet="abc123-", min_size=1, max_size=6).filter(lambda s: s.strip("-"))
+
+Expected = tuple[str, str, tuple[str, ...], str | None, str | None]
+
+
+@st.composite
+def wikilink(draw: st.DrawFn, in_table: bool = False) -> tuple[str, Expected]:
+    """A well-formed wikilink and what parsing it must give."""
+    target = draw(NAME)
+    kind = draw(st.sampled_from(["plain", "label", "heading", "path", "block", "local"]))
+    embed = draw(st.booleans())
+    headings: tuple[str, ...] = ()
+    block = None
+    label = None
+    inner = target
+    if kind == "label":
+        label = draw(NAME)
+        bar = "\\|" if in_table else "|"
+        inner = f"{target}{bar}{label}"
+    elif kind == "heading":
+        headings = (draw(NAME),)
+        inner = f"{target}#{headings[0]}"
+    elif kind == "path":
+        headings = (draw(NAME), draw(NAME))
+        inner = f"{target}#{headings[0]}#{headings[1]}"
+    elif kind == "block":
+        block = draw(BLOCK_ID)
+        inner = f"{target}#^{block}"
+    elif kind == "local":
+        target = ""
+        headings = (draw(NAME),)
+        inner = f"#{headings[0]}"
+    text = f"{'!' if embed else ''}[[{inner}]]"
+    return text, ("embed" if embed else "wikilink", target, headings, block, label)
+
+
+@st.composite
+def inline(draw: st.DrawFn, in_table: bool = False) -> tuple[str, list[Expected]]:
+    """A line of text mixing words, live links, and link-like text that must not count."""
+    parts: list[str] = []
+    found: list[Expected] = []
+    for _ in range(draw(st.integers(1, 6))):
+        choice = draw(st.sampled_from(["word", "link", "code", "comment", "math", "html"]))
+        if choice == "word":
+            parts.append(draw(NAME))
+        elif choice == "link":
+            text, expected = draw(wikilink(in_table))
+            parts.append(text)
+            found.append(expected)
+        elif choice == "code":
+            parts.append(f"`[[{draw(NAME)}]]`")
+        elif choice == "comment":
+            parts.append(f"%%[[{draw(NAME)}]]%%")
+        elif choice == "math":
+            parts.append(f"$[[{draw(NAME)}]]$")
+        else:
+            parts.append(f"<span>{draw(NAME)}</span>")
+    return " ".join(parts), found
+
+
+@st.composite
+def document(draw: st.DrawFn) -> tuple[str, list[Expected]]:
+    """A note: optional front matter, then headings, paragraphs, lists, tables, code."""
+    lines: list[str] = []
+    found: list[Expected] = []
+    if draw(st.booleans()):
+        lines += ["---", f"aliases: [{draw(NAME)}]", f"tags: [{draw(WORD)}]", "---", ""]
+    for _ in range(draw(st.integers(0, 8))):
+        kind = draw(
+            st.sampled_from(
+                ["heading", "para", "list", "table", "fence", "comment", "quote", "html"]
+            )
+        )
+        if kind == "heading":
+            lines += [f"{'#' * draw(st.integers(1, 6))} {draw(NAME)}", ""]
+        elif kind == "para":
+            text, links = draw(inline())
+            lines += [text, ""]
+            found += links
+        elif kind == "list":
+            for _ in range(draw(st.integers(1, 3))):
+                text, links = draw(inline())
+                lines.append(f"- {text}")
+                found += links
+            lines.append("")
+        elif kind == "quote":
+            text, links = draw(inline())
+            lines += [f"> {text}", ""]
+            found += links
+        elif kind == "table":
+            lines += ["| a | b |", "|---|---|"]
+            for _ in range(draw(st.integers(1, 3))):
+                text, links = draw(inline(in_table=True))
+                lines.append(f"| {draw(NAME)} | {text} |")
+                found += links
+            lines.append("")
+        elif kind == "fence":
+            lines += ["```", f"[[{draw(NAME)}]] #{draw(WORD)}", "```", ""]
+        elif kind == "comment":
+            lines += ["%%", f"[[{draw(NAME)}]]", "%%", ""]
+        else:
+            lines += ["<!--", f"[[{draw(NAME)}]]", "-->", ""]
+    return "\n".join(lines), found
+
+
+@settings(max_examples=300, deadline=None)
+@given(document())
+def test_links_found_equal_links_written(doc: tuple[str, list[Expected]]) -> None:
+    text, expected = doc
+    note = parse_note(text)
+    got = [(link.kind, link.target, link.headings, link.block, link.label) for link in note.links]
+    assert got == expected
+
+
+MARKDOWN_ISH = st.text(
+    alphabet=st.sampled_from(list("ab [](){}#^|!%$`*_-=<>/\\:\n\t\"'ёЯ😀\x1b\x00\u0301")),
+    max_size=300,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(MARKDOWN_ISH)
+def test_parsing_and_rendering_any_text_never_raises(text: str) -> None:
+    parse_note(text)
+    console = Console(width=60, file=open("/dev/null", "w"), color_system=None)  # noqa: SIM115
+    console.print(NoteMarkdown(text, RenderContext()))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.one_of(document().map(lambda d: d[0]), MARKDOWN_ISH), min_size=1, max_size=4), NAME
+)
+def test_graph_check_search_never_raise(texts: list[str], query: str) -> None:
+    root = Path(tempfile.mkdtemp())
+    try:
+        for number, text in enumerate(texts):
+            (root / f"note {number}.md").write_text(text, encoding="utf-8")
+        index = Index.open(root, None)
+        index.sync()
+        check(index, orphans=True)
+        search(index, query)
+        for concept in index.concepts():
+            index.links_from(concept)
+            index.backlinks(concept)
+            index.content(concept)
+        index.counts()
+    finally:
+        shutil.rmtree(root)
