@@ -13,7 +13,7 @@ Findings, each tied to a note and a line:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from aikb.index import Index
 from aikb.model import Link
@@ -33,8 +33,7 @@ ORDER = (
 """Every finding kind, in the order a report lists them within one note."""
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+class Finding(NamedTuple):
     """One problem: the note's path, line (0: the whole note), kind, the link target or
     alias it is about (or None), and a one-line message (the link as written, for an
     unresolved link)."""

@@ -18,8 +18,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 
@@ -44,8 +43,7 @@ app = typer.Typer(
 MAX_WARNINGS = 20
 
 
-@dataclass(slots=True)
-class Options:
+class Options(NamedTuple):
     """Global options, shared by every command through the typer context."""
 
     vault: str | None = None
@@ -267,7 +265,7 @@ def show(
                 target = index.concept(item.resolved)
                 titles[item.resolved] = " › ".join(target.breadcrumb) if target else item.resolved
         broken = frozenset(item.link.text for item in links if item.reason)
-        context = RenderContext(broken, _embed_source(index, concept.note))
+        context = RenderContext(broken, index.embed, note=concept.note)
         expanded = []
         if expand:
             seen = {concept.id}
@@ -278,28 +276,6 @@ def show(
                     if target:
                         expanded.append((target, index.content(target)))
         stdout().print(ShowView(concept, content, links, backlinks, titles, context, expanded))
-
-
-def _embed_source(index: Index, note: str) -> Any:
-    """Fetch the Markdown an embed shows: a whole note, a section, or one block."""
-    from aikb.model import Link
-
-    catalog = index.catalog()
-
-    def fetch(target: str, headings: tuple[str, ...], block: str | None) -> tuple[str, str] | None:
-        result = catalog.resolve(Link("embed", target, headings, block), note)
-        if result.concept is None:
-            return None
-        concept = index.concept(result.concept)
-        if concept is None:
-            return None
-        if block:
-            text = index.block_text(concept.note, block)
-            if text is not None:
-                return f"{concept.id}#^{block}", text
-        return concept.id, index.content(concept)
-
-    return fetch
 
 
 @app.command()

@@ -26,7 +26,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from aikb.model import Link, Reason
 from aikb.normalize import heading_key, heading_text_key, link_key
@@ -86,27 +86,25 @@ ATTACHMENT_EXTENSIONS = frozenset(
 _EXTENSION = re.compile(r"\.([A-Za-z0-9]{1,10})$")
 
 
-@dataclass(frozen=True, slots=True)
-class HeadingRef:
-    """What resolution needs of one heading: index in its note, level, title, parent index."""
+class HeadingRef(NamedTuple):
+    """What resolution needs of one heading: position among its note's headings, level,
+    title, parent position (-1 for none), and the id part after ``note#``."""
 
-    index: int
+    number: int
     level: int
     title: str
     parent: int
     anchor: str
 
 
-@dataclass(frozen=True, slots=True)
-class BlockRef:
+class BlockRef(NamedTuple):
     """A block id in a note and the index of the section holding it (-1: the note)."""
 
     id: str
     section: int
 
 
-@dataclass(frozen=True, slots=True)
-class Resolution:
+class Resolution(NamedTuple):
     """The outcome of resolving one link.
 
     ``concept`` is the id of the note or section reached; ``attachment`` the path of a
@@ -293,10 +291,10 @@ def find_heading(path: tuple[str, ...], headings: list[HeadingRef]) -> int | Non
         want = [key(part) for part in path]
         keys = [key(h.title) for h in headings]
         for h in headings:
-            if keys[h.index] != want[-1]:
+            if keys[h.number] != want[-1]:
                 continue
             if len(want) == 1 or _has_ancestors(h, want[:-1], keys, headings):
-                return h.index
+                return h.number
     return None
 
 

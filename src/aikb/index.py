@@ -19,8 +19,8 @@ import os
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from aikb import __version__
 from aikb.graph import BlockRef, Catalog, HeadingRef, link_name_key
@@ -28,9 +28,11 @@ from aikb.model import NOTE_KIND, Backlink, Concept, Link, Problem, ResolvedLink
 from aikb.normalize import link_key, name_key
 from aikb.vault import FileStat, LoadedNote, load_note, scan
 
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 PARALLEL_THRESHOLD = 256
 """Below this many notes to parse, parsing stays in this process (workers cost ~50 ms)."""
+WRITE_BATCH = 256
+"""Notes inserted per batch when parsing in this process."""
 
 Progress = Callable[[int, int], None]
 
@@ -45,33 +47,38 @@ CREATE TABLE IF NOT EXISTS concepts(
     seq INTEGER NOT NULL, level INTEGER NOT NULL, title TEXT NOT NULL, anchor TEXT,
     line INTEGER NOT NULL, end_line INTEGER NOT NULL, own_end INTEGER NOT NULL,
     parent INTEGER NOT NULL, aliases TEXT NOT NULL, tags TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS concepts_note ON concepts(note, seq);
 CREATE TABLE IF NOT EXISTS names(
     key TEXT NOT NULL, name TEXT NOT NULL, concept TEXT NOT NULL, note TEXT NOT NULL,
     kind TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS names_key ON names(key);
-CREATE INDEX IF NOT EXISTS names_note ON names(note);
 CREATE TABLE IF NOT EXISTS links(
     rowid INTEGER PRIMARY KEY, note TEXT NOT NULL, source TEXT NOT NULL, kind TEXT NOT NULL,
     target TEXT NOT NULL, headings TEXT NOT NULL, block TEXT, label TEXT,
     line INTEGER NOT NULL, section INTEGER NOT NULL, key TEXT,
     resolved TEXT, reason TEXT, attachment TEXT, candidates TEXT);
-CREATE INDEX IF NOT EXISTS links_note ON links(note, line);
-CREATE INDEX IF NOT EXISTS links_resolved ON links(resolved);
-CREATE INDEX IF NOT EXISTS links_key ON links(key);
 CREATE TABLE IF NOT EXISTS blocks(
     note TEXT NOT NULL, id TEXT NOT NULL, line INTEGER NOT NULL, end_line INTEGER NOT NULL,
     section INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS blocks_note ON blocks(note);
 CREATE TABLE IF NOT EXISTS tags(note TEXT NOT NULL, key TEXT NOT NULL, tag TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS tags_key ON tags(key);
-CREATE INDEX IF NOT EXISTS tags_note ON tags(note);
 CREATE TABLE IF NOT EXISTS attachments(path TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS problems(
     note TEXT, path TEXT NOT NULL, line INTEGER, message TEXT, kind TEXT);
-CREATE INDEX IF NOT EXISTS problems_note ON problems(note);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(names, body, tokenize='unicode61');
 """
+
+_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS concepts_note ON concepts(note, seq)",
+    "CREATE INDEX IF NOT EXISTS names_key ON names(key)",
+    "CREATE INDEX IF NOT EXISTS names_note ON names(note)",
+    "CREATE INDEX IF NOT EXISTS names_concept ON names(concept)",
+    "CREATE INDEX IF NOT EXISTS links_note ON links(note, line)",
+    "CREATE INDEX IF NOT EXISTS links_resolved ON links(resolved)",
+    "CREATE INDEX IF NOT EXISTS links_key ON links(key)",
+    "CREATE INDEX IF NOT EXISTS blocks_note ON blocks(note)",
+    "CREATE INDEX IF NOT EXISTS tags_key ON tags(key)",
+    "CREATE INDEX IF NOT EXISTS tags_note ON tags(note)",
+    "CREATE INDEX IF NOT EXISTS problems_note ON problems(note)",
+)
+"""Secondary indexes; a cold build creates them after the bulk insert."""
 
 _TABLES = (
     "meta",
@@ -91,23 +98,37 @@ class CacheUnavailable(Exception):
     """The on-disk index cannot be used (unwritable, locked, corrupt beyond repair)."""
 
 
-@dataclass(slots=True)
 class SyncReport:
     """What one :meth:`Index.sync` did: counts of notes parsed and removed, new problems."""
 
-    total: int = 0
-    parsed: int = 0
-    removed: int = 0
-    relinked: int = 0
-    problems: list[Problem] = field(default_factory=list)
+    __slots__ = ("parsed", "problems", "relinked", "removed", "total")
+
+    def __init__(self, total: int = 0, problems: list[Problem] | None = None) -> None:
+        self.total = total
+        self.parsed = 0
+        self.removed = 0
+        self.relinked = 0
+        self.problems: list[Problem] = problems if problems is not None else []
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A parsed note plus its full-text rows, computed in a worker process."""
+Row = tuple[object, ...]
 
-    note: LoadedNote
+
+class Rows(NamedTuple):
+    """Everything one note adds to the database, computed in a worker process so the
+    writer only inserts. ``concepts`` rows lack their rowid, which the writer assigns
+    (the full-text row of a concept shares it)."""
+
+    id: str
+    path: str
+    note: Row
+    concepts: list[Row]
     fts: list[tuple[str, str]]
+    names: list[tuple[str, str, str, str, str]]
+    links: list[Row]
+    blocks: list[Row]
+    tags: list[tuple[str, str, str]]
+    problems: list[Problem]
 
 
 def database_path(root: Path, directory: Path) -> Path:
@@ -130,6 +151,7 @@ class Index:
         self.root = root
         self.path = path
         self._concept_cache: dict[str, Concept | None] = {}
+        self._catalog: Catalog | None = None
 
     # -- opening -------------------------------------------------------------------------
 
@@ -197,9 +219,19 @@ class Index:
         for statement in _SCHEMA.split(";"):
             if statement.strip():
                 conn.execute(statement)
+        self._create_indexes()
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (_version_tag(),))
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('root', ?)", (str(self.root),))
         conn.execute("COMMIT")
+
+    def _create_indexes(self) -> None:
+        for statement in _INDEXES:
+            self.conn.execute(statement)
+
+    def _drop_indexes(self) -> None:
+        for statement in _INDEXES:
+            name = statement.split("EXISTS ")[1].split(" ")[0]
+            self.conn.execute(f"DROP INDEX IF EXISTS {name}")
 
     def close(self) -> None:
         """Close the database connection."""
@@ -247,26 +279,32 @@ class Index:
                 )
             changed_ids: list[str] = []
             taken = {i for (i,) in conn.execute("SELECT id FROM notes")}
-            for prepared in _prepare_all(self.root, todo, progress, jobs):
-                note = prepared.note
-                if note.id in taken:  # two files whose names differ only in Unicode form
-                    report.problems.append(
-                        Problem(note.path, 0, f"same note id as another file ({note.id}), skipped")
-                    )
-                    continue
-                taken.add(note.id)
-                self._insert(prepared)
-                changed_ids.append(note.id)
-                report.problems.extend(note.parsed.problems)
+            if full:
+                self._drop_indexes()  # bulk insert first, index once at the end
+            for batch in _prepare_all(self.root, todo, progress, jobs):
+                kept = []
+                for rows in batch:
+                    if rows.id in taken:  # two files whose names differ only in Unicode form
+                        message = f"same note id as another file ({rows.id}), skipped"
+                        report.problems.append(Problem(rows.path, 0, message))
+                        continue
+                    taken.add(rows.id)
+                    kept.append(rows)
+                    changed_ids.append(rows.id)
+                    report.problems.extend(rows.problems)
+                self._write(kept)
             report.parsed = len(todo)
             report.removed = len(removed)
             report.relinked = self._resolve(None if full else affected, changed_ids)
+            if full:
+                self._create_indexes()
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
         self._concept_cache.clear()
+        self._catalog = None
         return report
 
     def _known_files(self) -> dict[str, tuple[int, int]]:
@@ -305,113 +343,36 @@ class Index:
         ):
             conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (note,))
 
-    def _insert(self, prepared: Prepared) -> None:
+    def _write(self, batch: list[Rows]) -> None:
+        """Insert a batch of notes, one ``executemany`` per table."""
         conn = self.conn
-        note = prepared.note
-        parsed = note.parsed
-        conn.execute(
-            "INSERT INTO notes VALUES (?,?,?,?,?,?,?,?,?)",
-            (
-                note.id,
-                note.path,
-                note.size,
-                note.mtime_ns,
-                parsed.front_matter,
-                parsed.body,
-                parsed.body_line,
-                parsed.line_count,
-                parsed.front_matter_error,
-            ),
+        row = conn.execute("SELECT coalesce(max(rowid), 0) FROM concepts").fetchone()
+        next_rowid = int(row[0]) + 1
+        concepts: list[tuple[object, ...]] = []
+        fts: list[tuple[object, ...]] = []
+        for rows in batch:
+            for concept, (names_text, body_text) in zip(rows.concepts, rows.fts, strict=True):
+                concepts.append((next_rowid, *concept))
+                fts.append((next_rowid, names_text, body_text))
+                next_rowid += 1
+        conn.executemany("INSERT INTO notes VALUES (?,?,?,?,?,?,?,?,?)", [r.note for r in batch])
+        conn.executemany("INSERT INTO concepts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", concepts)
+        conn.executemany("INSERT INTO fts(rowid, names, body) VALUES (?,?,?)", fts)
+        conn.executemany(
+            "INSERT INTO names VALUES (?,?,?,?,?)", [n for r in batch for n in r.names]
         )
-        ids = concept_ids(note)
-        sections = parsed.sections
-        all_tags = sorted({t.name for t in parsed.tags}, key=str.casefold)
-        name = note.id.rpartition("/")[2]
-        rows: list[tuple[object, ...]] = []
-        for seq, concept_id in enumerate(ids):
-            if seq == 0:
-                first_child = sections[0].line - 1 if sections else parsed.line_count
-                rows.append(
-                    (
-                        concept_id,
-                        note.id,
-                        0,
-                        0,
-                        name,
-                        None,
-                        1,
-                        max(parsed.line_count, 1),
-                        max(first_child, 1),
-                        -1,
-                        json.dumps(list(parsed.aliases)),
-                        json.dumps(all_tags),
-                    )
-                )
-                continue
-            section = sections[seq - 1]
-            own_end = section.end_line
-            if seq < len(sections) and sections[seq].parent == seq - 1:
-                own_end = sections[seq].line - 1
-            tags = sorted(
-                {t.name for t in parsed.tags if section.line <= t.line <= section.end_line},
-                key=str.casefold,
-            )
-            rows.append(
-                (
-                    concept_id,
-                    note.id,
-                    seq,
-                    section.level,
-                    section.title,
-                    section.anchor,
-                    section.line,
-                    section.end_line,
-                    own_end,
-                    section.parent,
-                    json.dumps(list(section.aliases)),
-                    json.dumps(tags),
-                )
-            )
-        for row, (names_text, body_text) in zip(rows, prepared.fts, strict=True):
-            cursor = conn.execute(
-                "INSERT INTO concepts(id, note, seq, level, title, anchor, line, end_line, own_end,"
-                " parent, aliases, tags) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                row,
-            )
-            conn.execute(
-                "INSERT INTO fts(rowid, names, body) VALUES (?,?,?)",
-                (cursor.lastrowid, names_text, body_text),
-            )
-        conn.executemany("INSERT INTO names VALUES (?,?,?,?,?)", _name_rows(note, ids))
         conn.executemany(
             "INSERT INTO links(note, source, kind, target, headings, block, label, line,"
             " section, key) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (
-                (
-                    note.id,
-                    ids[link.section + 1],
-                    link.kind,
-                    link.target,
-                    json.dumps(list(link.headings)),
-                    link.block,
-                    link.label,
-                    link.line,
-                    link.section,
-                    None if link.kind == "external" else link_name_key(link.target),
-                )
-                for link in parsed.links
-            ),
+            [link for r in batch for link in r.links],
         )
         conn.executemany(
-            "INSERT INTO blocks VALUES (?,?,?,?,?)",
-            ((note.id, b.id, b.line, b.end_line, b.section) for b in parsed.blocks),
+            "INSERT INTO blocks VALUES (?,?,?,?,?)", [b for r in batch for b in r.blocks]
         )
-        conn.executemany(
-            "INSERT INTO tags VALUES (?,?,?)", ((note.id, t.casefold(), t) for t in all_tags)
-        )
+        conn.executemany("INSERT INTO tags VALUES (?,?,?)", [t for r in batch for t in r.tags])
         conn.executemany(
             "INSERT INTO problems VALUES (?,?,?,?,?)",
-            ((note.id, p.path, p.line, p.message, p.kind) for p in parsed.problems),
+            [(r.id, p.path, p.line, p.message, p.kind) for r in batch for p in r.problems],
         )
 
     def _resolve(self, affected: set[str] | None, changed: list[str]) -> int:
@@ -443,7 +404,7 @@ class Index:
         catalog = self.catalog(preload=affected is None)
         updates = []
         for rowid, note, kind, target, headings, block in rows:
-            link = Link(kind, target, tuple(json.loads(headings)), block)
+            link = Link(kind, target, split_headings(headings), block)
             found = catalog.resolve(link, note)
             updates.append(
                 (
@@ -659,6 +620,26 @@ class Index:
             (note, block_id),
         ).fetchone()
         return None if row is None else self.lines(note, row[0], row[1]).strip("\n")
+
+    def embed(
+        self, source: str, target: str, headings: tuple[str, ...], block: str | None
+    ) -> tuple[str, str, str] | None:
+        """What an embed written in note ``source`` shows: ``(id, note, Markdown)``, or None.
+
+        A whole note, a section (heading and subsections), or one block; the id is the
+        concept's, or ``concept#^block`` for a block, so renderers can detect cycles.
+        """
+        if self._catalog is None:
+            self._catalog = self.catalog()
+        found = self._catalog.resolve(Link("embed", target, headings, block), source)
+        concept = self.concept(found.concept) if found.concept else None
+        if concept is None:
+            return None
+        if block:
+            text = self.block_text(concept.note, block)
+            if text is not None:
+                return f"{concept.id}#^{block}", concept.note, text
+        return concept.id, concept.note, self.content(concept)
 
     def own_text(self, concept_id: str) -> str:
         """The text a concept holds before its first subsection (for snippets); when that is
@@ -897,7 +878,7 @@ def _link_from_row(row: Sequence[object]) -> ResolvedLink:
     link = Link(
         kind,  # type: ignore[arg-type]
         str(target),
-        tuple(json.loads(str(headings))),
+        split_headings(str(headings)),
         block if isinstance(block, str) else None,
         label if isinstance(label, str) else None,
         int(str(line)),
@@ -915,22 +896,112 @@ def _link_from_row(row: Sequence[object]) -> ResolvedLink:
     )
 
 
+HEADING_SEPARATOR = "\x1f"
+"""Joins a link's heading path in one column (a character no heading can contain)."""
+
+
+def split_headings(stored: str) -> tuple[str, ...]:
+    """A link's heading path as stored in the ``links.headings`` column."""
+    return tuple(stored.split(HEADING_SEPARATOR)) if stored else ()
+
+
 def concept_ids(note: LoadedNote) -> list[str]:
     """Ids of a note's concepts: the note id, then ``note#anchor`` for each section."""
     return [note.id, *(f"{note.id}#{s.anchor}" for s in note.parsed.sections)]
 
 
+def rows_for(note: LoadedNote) -> Rows:
+    """Every database row for one parsed note (pure; runs in worker processes)."""
+    from aikb.graph import link_name_key
+
+    parsed = note.parsed
+    ids = concept_ids(note)
+    sections = parsed.sections
+    name = note.id.rpartition("/")[2]
+    all_tags = sorted({t.name for t in parsed.tags}, key=str.casefold)
+    first_child = sections[0].line - 1 if sections else parsed.line_count
+    concepts: list[tuple[object, ...]] = [
+        (
+            ids[0],
+            note.id,
+            0,
+            0,
+            name,
+            None,
+            1,
+            max(parsed.line_count, 1),
+            max(first_child, 1),
+            -1,
+            json.dumps(list(parsed.aliases)),
+            json.dumps(all_tags),
+        )
+    ]
+    for seq, section in enumerate(sections, 1):
+        own_end = section.end_line
+        if seq < len(sections) and sections[seq].parent == seq - 1:
+            own_end = sections[seq].line - 1
+        tags = sorted(
+            {t.name for t in parsed.tags if section.line <= t.line <= section.end_line},
+            key=str.casefold,
+        )
+        concepts.append(
+            (
+                ids[seq],
+                note.id,
+                seq,
+                section.level,
+                section.title,
+                section.anchor,
+                section.line,
+                section.end_line,
+                own_end,
+                section.parent,
+                json.dumps(list(section.aliases)),
+                json.dumps(tags),
+            )
+        )
+    links: list[Row] = [
+        (
+            note.id,
+            ids[link.section + 1],
+            link.kind,
+            link.target,
+            HEADING_SEPARATOR.join(link.headings),
+            link.block,
+            link.label,
+            link.line,
+            link.section,
+            None if link.kind == "external" else link_name_key(link.target),
+        )
+        for link in parsed.links
+    ]
+    return Rows(
+        id=note.id,
+        path=note.path,
+        note=(
+            note.id,
+            note.path,
+            note.size,
+            note.mtime_ns,
+            parsed.front_matter,
+            parsed.body,
+            parsed.body_line,
+            parsed.line_count,
+            parsed.front_matter_error,
+        ),
+        concepts=concepts,
+        fts=fts_rows(note),
+        names=list(_name_rows(note, ids)),
+        links=links,
+        blocks=[(note.id, b.id, b.line, b.end_line, b.section) for b in parsed.blocks],
+        tags=[(note.id, t.casefold(), t) for t in all_tags],
+        problems=list(parsed.problems),
+    )
+
+
 def _name_rows(note: LoadedNote, ids: list[str]) -> Iterable[tuple[str, str, str, str, str]]:
     name = note.id.rpartition("/")[2]
     seen: set[tuple[str, str]] = set()
-
-    def row(text: str, concept: str, kind: str) -> tuple[str, str, str, str, str] | None:
-        key = name_key(text)
-        if not key or (key, concept) in seen:
-            return None
-        seen.add((key, concept))
-        return (key, text, concept, note.id, kind)
-
     candidates = [(name, ids[0], "name")]
     candidates += [(alias, ids[0], "alias") for alias in note.parsed.aliases]
     if note.parsed.title:
@@ -939,9 +1010,10 @@ def _name_rows(note: LoadedNote, ids: list[str]) -> Iterable[tuple[str, str, str
         candidates.append((section.names[0], cid, "heading"))
         candidates += [(extra, cid, "alias") for extra in section.names[1:]]
     for text, concept, kind in candidates:
-        made = row(text, concept, kind)
-        if made:
-            yield made
+        key = name_key(text)
+        if key and (key, concept) not in seen:
+            seen.add((key, concept))
+            yield (key, text, concept, note.id, kind)
 
 
 def fts_rows(note: LoadedNote) -> list[tuple[str, str]]:
@@ -956,10 +1028,9 @@ def fts_rows(note: LoadedNote) -> list[tuple[str, str]]:
         return "\n".join(lines[max(first - base, 0) : max(last - base + 1, 0)])
 
     sections = parsed.sections
-    rows = []
     first_heading = sections[0].line - 1 if sections else parsed.line_count
     note_names = " ".join([note.id.rpartition("/")[2], *parsed.aliases, parsed.title or ""])
-    rows.append((" ".join(stems(note_names)), " ".join(stems(text(base, first_heading)))))
+    rows = [(" ".join(stems(note_names)), " ".join(stems(text(base, first_heading))))]
     for index, section in enumerate(sections):
         own_end = section.end_line
         if index + 1 < len(sections) and sections[index + 1].parent == index:
@@ -973,27 +1044,27 @@ def fts_rows(note: LoadedNote) -> list[tuple[str, str]]:
     return rows
 
 
-def prepare(root: Path, file: FileStat) -> Prepared:
-    """Load, parse and stem one note (runs in worker processes)."""
-    note = load_note(root, file)
-    return Prepared(note, fts_rows(note))
+def prepare(root: Path, file: FileStat) -> Rows:
+    """Load, parse and turn into rows one note (runs in worker processes)."""
+    return rows_for(load_note(root, file))
 
 
-def _prepare_batch(args: tuple[Path, list[FileStat]]) -> list[Prepared]:
+def _prepare_batch(args: tuple[Path, list[FileStat]]) -> list[Rows]:
     root, files = args
     return [prepare(root, f) for f in files]
 
 
 def _prepare_all(
     root: Path, files: list[FileStat], progress: Progress | None, jobs: int | None
-) -> Iterator[Prepared]:
+) -> Iterator[list[Rows]]:
+    """Rows for every file, in batches, parsed by worker processes when there are many."""
     total = len(files)
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
     if total < PARALLEL_THRESHOLD or workers <= 1:
-        for done, file in enumerate(files, 1):
-            yield prepare(root, file)
+        for start in range(0, total, WRITE_BATCH):
+            yield [prepare(root, f) for f in files[start : start + WRITE_BATCH]]
             if progress:
-                progress(done, total)
+                progress(min(start + WRITE_BATCH, total), total)
         return
     from concurrent.futures import ProcessPoolExecutor
 
@@ -1002,7 +1073,7 @@ def _prepare_all(
     done = 0
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for batch in pool.map(_prepare_batch, batches):
-            yield from batch
+            yield batch
             done += len(batch)
             if progress:
                 progress(done, total)

@@ -1,6 +1,7 @@
 """The data aikb works with: notes and sections as parsed, links as written and as resolved.
 
-Everything here is a small immutable dataclass with no I/O, so the parser, the index and
+Everything here is a small immutable record (a ``NamedTuple``: cheap to import, which
+matters for start-up) with no I/O, so the parser, the index and
 the renderer can pass them around (and across processes) freely.
 
 Line numbers are 1-based line numbers of the note's *file*, front matter included, so
@@ -9,8 +10,7 @@ Line numbers are 1-based line numbers of the note's *file*, front matter include
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 LinkKind = Literal["wikilink", "embed", "markdown", "external"]
 """How a link is written: ``[[T]]``, ``![[T]]``, ``[x](T.md)``, or an ``http(s)://`` URL."""
@@ -21,8 +21,7 @@ Reason = Literal["missing note", "missing heading", "missing block", "missing at
 NOTE_KIND = "note"
 
 
-@dataclass(frozen=True, slots=True)
-class Link:
+class Link(NamedTuple):
     """A link as written in a note, before resolution.
 
     ``target`` is the note part (``"Some Note"``, ``"folder/Some Note.md"``, ``"../x.md"``),
@@ -56,8 +55,7 @@ class Link:
         return self.target + self.subpath
 
 
-@dataclass(frozen=True, slots=True)
-class Section:
+class Section(NamedTuple):
     """A heading and the lines it owns.
 
     A section runs from its heading line to the line before the next heading of the same
@@ -79,8 +77,7 @@ class Section:
     aliases: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Block:
+class Block(NamedTuple):
     """A block carrying an Obsidian block id (``... ^id``): the lines it spans."""
 
     id: str
@@ -89,8 +86,7 @@ class Block:
     section: int
 
 
-@dataclass(frozen=True, slots=True)
-class Tag:
+class Tag(NamedTuple):
     """A tag without its ``#``, and where it was found (line 0 for front matter tags)."""
 
     name: str
@@ -98,8 +94,7 @@ class Tag:
     section: int = -1
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
+class Problem(NamedTuple):
     """A warning about a file: vault-relative path, line (0 when it concerns the whole file).
 
     ``kind`` groups problems for ``aikb check``: ``invalid front matter``, ``encoding``
@@ -116,8 +111,7 @@ class Problem:
         return f"{where}: {self.message}"
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedNote:
+class ParsedNote(NamedTuple):
     """What parsing one note's text produced; pure data, independent of where the file is.
 
     ``body`` is the Markdown after the front matter, with LF line ends; its first line is
@@ -140,8 +134,7 @@ class ParsedNote:
     front_matter: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Concept:
+class Concept(NamedTuple):
     """A note or a heading section, as the index knows it.
 
     ``id`` is wikilink-style (``AI-flow``, ``AI-flow#Fine-tuning (flow)``,
@@ -164,7 +157,7 @@ class Concept:
     names: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
-    breadcrumb: tuple[str, ...] = field(default=())
+    breadcrumb: tuple[str, ...] = ()
 
     @property
     def is_note(self) -> bool:
@@ -172,8 +165,7 @@ class Concept:
         return self.level == 0
 
 
-@dataclass(frozen=True, slots=True)
-class ResolvedLink:
+class ResolvedLink(NamedTuple):
     """A link with what it reached.
 
     ``source`` is the id of the concept holding the link. ``resolved`` is the id of the
@@ -197,8 +189,7 @@ class ResolvedLink:
         return self.reason is not None
 
 
-@dataclass(frozen=True, slots=True)
-class Backlink:
+class Backlink(NamedTuple):
     """A link into a concept: the concept holding it, its line, and that line's text."""
 
     source: str

@@ -10,8 +10,7 @@ from __future__ import annotations
 import bisect
 import re
 import unicodedata
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import unquote
 
 import yaml
@@ -46,8 +45,7 @@ class _StrictYAML(YAMLHandler):
 _HANDLER = _StrictYAML()
 
 
-@dataclass(frozen=True, slots=True)
-class FrontMatter:
+class FrontMatter(NamedTuple):
     """The front matter of a note, split off its body.
 
     ``data`` is the YAML mapping with every scalar kept as the text the user typed (None
@@ -213,14 +211,23 @@ def _split_top_level(text: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()] if len(parts) > 1 else []
 
 
-def _line_of(content: str, pos: int, cache: dict[int, list[int]]) -> int:
-    """Number of newlines in ``content`` before ``pos`` (newline offsets cached per content)."""
-    key = id(content)
-    offsets = cache.get(key)
-    if offsets is None:
-        offsets = [i for i, ch in enumerate(content) if ch == "\n"]
-        cache[key] = offsets
-    return bisect.bisect_left(offsets, pos)
+class _Lines:
+    """Newlines before an offset of one inline source, counted incrementally: links come
+    in increasing offset order, so the whole source is scanned once (at C speed)."""
+
+    __slots__ = ("_count", "_pos", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._pos = 0
+        self._count = 0
+
+    def before(self, pos: int) -> int:
+        if pos < self._pos:
+            self._pos, self._count = 0, 0
+        self._count += self._text.count("\n", self._pos, pos)
+        self._pos = pos
+        return self._count
 
 
 def _markdown_link(href: str) -> tuple[str, tuple[str, ...], str | None] | None:
@@ -262,7 +269,7 @@ def parse_note(text: str) -> ParsedNote:
     tags = [Tag(t) for t in front_matter_tags(data)]
 
     base = fm.body_line  # file line of body line 0
-    tokens = parser().parse(fm.body)
+    tokens = parser(lean=True).parse(fm.body)
 
     sections = _sections(tokens, base, max(line_count, base))
     starts = [s.line for s in sections]
@@ -272,7 +279,6 @@ def parse_note(text: str) -> ParsedNote:
 
     links: list[Link] = _property_links(fm.raw) if fm.data else []
     blocks: list[Block] = []
-    newline_cache: dict[int, list[int]] = {}
     stack: list[Token] = []
     previous: Token | None = None  # the last closed block at the current nesting level
     in_heading = False
@@ -290,12 +296,12 @@ def parse_note(text: str) -> ParsedNote:
             previous = token
             continue
         block_line = token.map[0] + base
-        content = token.content
+        lines = _Lines(token.content)
         for child in token.children or ():
             kind = child.type
             if kind == "wikilink":
                 meta = child.meta
-                line = block_line + _line_of(content, meta["pos"], newline_cache)
+                line = block_line + lines.before(meta["pos"])
                 links.append(
                     Link(
                         "embed" if meta["embed"] else "wikilink",
@@ -311,7 +317,7 @@ def parse_note(text: str) -> ParsedNote:
                 href = str(child.attrs.get("href") or child.attrs.get("src") or "")
                 if not href:
                     continue
-                line = block_line + _line_of(content, child.meta.get("pos", 0), newline_cache)
+                line = block_line + lines.before(child.meta.get("pos", 0))
                 local = _markdown_link(href)
                 label = child.content if kind == "image" else None
                 if local is None:
@@ -332,7 +338,7 @@ def parse_note(text: str) -> ParsedNote:
                         )
                     )
             elif kind == "tag" and not in_heading:
-                line = block_line + _line_of(content, child.meta["pos"], newline_cache)
+                line = block_line + lines.before(child.meta["pos"])
                 tags.append(Tag(child.meta["name"], line, section_at(line)))
         parent = stack[-1] if len(stack) > 1 else None
         found = _block_id(token, stack, parent, previous, base)
@@ -454,7 +460,7 @@ def _property_links(raw: str) -> list[Link]:
     links: list[Link] = []
     if "[[" not in raw:
         return links
-    md = parser()
+    md = parser(lean=True)
     for offset, line_text in enumerate(raw.split("\n")):
         if "[[" not in line_text:
             continue

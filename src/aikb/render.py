@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -127,8 +126,9 @@ _HTML_COMMENT = re.compile(r"<!--.*?(-->|$)", re.DOTALL)
 _BLOCK_ID_END = re.compile(r"\s*\^[A-Za-z0-9-]+\s*$")
 _CALLOUT = re.compile(r"^\[!([A-Za-z-]+)\]([+-]?)\s*")
 
-EmbedSource = Callable[[str, tuple[str, ...], "str | None"], "tuple[str, str] | None"]
-"""Given an embed's (note part, headings, block id), return (concept id, Markdown) or None."""
+EmbedSource = Callable[[str, str, tuple[str, ...], "str | None"], "tuple[str, str, str] | None"]
+"""Given the embedding note and an embed's (note part, headings, block id), return
+(id of what it shows, the note holding it, its Markdown), or None; see ``Index.embed``."""
 
 
 def make_token(kind: str, tag: str, nesting: Literal[-1, 0, 1], content: str = "") -> Token:
@@ -140,15 +140,30 @@ def make_token(kind: str, tag: str, nesting: Literal[-1, 0, 1], content: str = "
     return token
 
 
-@dataclass(slots=True)
 class RenderContext:
     """What the body renderer needs to know beyond the text: which link texts are broken,
-    how to fetch embedded content, and which concepts are already being shown (cycles)."""
+    how to fetch embedded content, which concepts are already being shown (cycles), and
+    how many transclusions are left (shared by every level of one rendering)."""
 
-    broken: frozenset[str] = frozenset()
-    embed: EmbedSource | None = None
-    stack: tuple[str, ...] = ()
-    budget: list[int] = field(default_factory=lambda: [MAX_EMBEDS])
+    __slots__ = ("broken", "budget", "embed", "note", "stack")
+
+    def __init__(
+        self,
+        broken: frozenset[str] = frozenset(),
+        embed: EmbedSource | None = None,
+        stack: tuple[str, ...] = (),
+        budget: list[int] | None = None,
+        note: str = "",
+    ) -> None:
+        self.broken = broken
+        self.embed = embed
+        self.stack = stack
+        self.budget = budget if budget is not None else [MAX_EMBEDS]
+        self.note = note
+
+    def inside(self, concept_id: str, note: str) -> RenderContext:
+        """The context for content of ``concept_id`` (in ``note``) shown inside this one."""
+        return RenderContext(self.broken, self.embed, (*self.stack, concept_id), self.budget, note)
 
 
 class NoteMarkdown(Markdown):
@@ -284,8 +299,6 @@ def _rewrite_inline(
                 out.append(make_token(tag, tag, 0, sanitize(label)))
         elif kind == "tag":
             out.append(make_token("hashtag", "hashtag", 0, sanitize(child.content)))
-        elif kind == "highlight":
-            out.append(make_token("mark", "mark", 0, sanitize(child.content)))
         elif kind == "comment":
             continue
         elif kind == "html_inline":
@@ -327,10 +340,10 @@ def _transclude(meta: dict[str, Any], context: RenderContext) -> list[Token]:
     """Tokens of embedded content, as a quote, or a placeholder at a cycle or depth limit."""
     if context.embed is None:
         return []
-    found = context.embed(meta["target"], tuple(meta["headings"]), meta["block"])
+    found = context.embed(context.note, meta["target"], tuple(meta["headings"]), meta["block"])
     if found is None:
         return []
-    concept_id, markdown = found
+    concept_id, note, markdown = found
     if concept_id in context.stack:
         return _quote(_paragraph(f"⟲ embed cycle: {concept_id} is already shown above"))
     if len(context.stack) >= MAX_EMBED_DEPTH:
@@ -342,8 +355,9 @@ def _transclude(meta: dict[str, Any], context: RenderContext) -> list[Token]:
     context.budget[0] -= 1
     from aikb.syntax import parser
 
-    stack = (*context.stack, concept_id)
-    inner = RenderContext(context.broken, context.embed, stack, context.budget)
+    # Links inside the embedded text are not this note's: none of them is marked broken.
+    inner = context.inside(concept_id, note)
+    inner.broken = frozenset()
     return _quote(rewrite(parser().parse(markdown), inner))
 
 
@@ -394,7 +408,7 @@ def body_markdown(content: str, concept: Concept, context: RenderContext) -> Not
         content = content.split("\n", 1)[1] if "\n" in content else ""
     return NoteMarkdown(
         content.strip("\n"),
-        RenderContext(context.broken, context.embed, (concept.id,), context.budget),
+        RenderContext(context.broken, context.embed, (concept.id,), context.budget, concept.note),
         hyperlinks=True,
     )
 

@@ -8,7 +8,7 @@ fuzzy match on a name, alias or heading (75-99); body text and weak name matches
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from aikb.errors import NotFound
 from aikb.index import Index
@@ -24,8 +24,7 @@ CLEAR_MARGIN = 4.0
 SNIPPET_WIDTH = 160
 
 
-@dataclass(frozen=True, slots=True)
-class Lookup:
+class Lookup(NamedTuple):
     """The concept ``show`` settled on, how, and the other exact matches it passed over.
 
     ``how`` is ``id``, ``link``, ``name`` or ``fuzzy``; ``matched`` the name that matched.
@@ -38,16 +37,18 @@ class Lookup:
     score: float = 100.0
 
 
-@dataclass(slots=True)
 class Hit:
     """One search result. ``matched`` is ``name``, ``alias``, ``heading`` or ``text``;
     ``spans`` are (start, end) offsets of the words to highlight in ``snippet``."""
 
-    concept: Concept
-    score: float
-    matched: str
-    snippet: str = ""
-    spans: list[tuple[int, int]] = field(default_factory=list)
+    __slots__ = ("concept", "matched", "score", "snippet", "spans")
+
+    def __init__(self, concept: Concept, score: float, matched: str) -> None:
+        self.concept = concept
+        self.score = score
+        self.matched = matched
+        self.snippet = ""
+        self.spans: list[tuple[int, int]] = []
 
 
 def is_title_heading(concept: Concept) -> bool:

@@ -7,7 +7,7 @@ block rules that produce these tokens (data in ``token.meta``):
                ``![[T]]`` is the same token with ``meta["embed"] = True``.
 ``tag``        ``#tag``, ``#nested/tag`` (``meta["name"]``).
 ``comment``    ``%% ... %%`` inside a paragraph; ``comment_block`` for one spanning lines.
-``highlight``  ``==text==``.
+``highlight_open``/``highlight_close`` around ``==text==``.
 bare URLs      ``https://...`` in text become ``link_open``/``text``/``link_close``
                with ``markup == "bare"``.
 
@@ -42,8 +42,13 @@ MAX_LINK = 2048
 
 
 @cache
-def parser() -> MarkdownIt:
-    """The shared parser instance (built once per process: building it costs ~1 ms)."""
+def parser(lean: bool = False) -> MarkdownIt:
+    """The shared parser (built once per process and variant: building costs ~1 ms).
+
+    ``lean=True`` is the variant for indexing: it finds exactly the same links, tags,
+    headings and blocks, but skips what only display needs (emphasis, strikethrough,
+    highlights, entities, line breaks, URL percent-encoding), which makes it ~20% faster.
+    """
     md = MarkdownIt("commonmark", {"html": True, "typographer": False})
     md.enable(["table", "strikethrough"])
     dollarmath_plugin(md, allow_space=False, allow_digits=False, double_inline=True)
@@ -62,7 +67,16 @@ def parser() -> MarkdownIt:
     md.inline.ruler.at("link", _remember_pos(rules_inline.link))
     md.inline.ruler.at("image", _remember_pos(rules_inline.image))
     md.inline.ruler.at("autolink", _remember_pos(rules_inline.autolink))
+    if lean:
+        md.disable(["emphasis", "strikethrough", "entity", "newline", "highlight"])
+        md.normalizeLink = _same  # type: ignore[method-assign,assignment]
+        md.normalizeLinkText = _same  # type: ignore[method-assign,assignment]
     return md
+
+
+def _same(url: str) -> str:
+    """Identity: the indexer URL-decodes link targets itself."""
+    return url
 
 
 def _remember_pos(rule: InlineRule) -> InlineRule:
@@ -246,8 +260,10 @@ def _math_inline(state: StateInline, silent: bool) -> bool:
         end = src.find(close, search, stop)
         if end < 0 or end == start:
             return False
-        if src[end - 1] == "\\" or src[end - 1].isspace() or (
-            not double and end + 1 < stop and src[end + 1].isdigit()
+        if (
+            src[end - 1] == "\\"
+            or src[end - 1].isspace()
+            or (not double and end + 1 < stop and src[end + 1].isdigit())
         ):
             search = end + 1
             continue
@@ -261,16 +277,21 @@ def _math_inline(state: StateInline, silent: bool) -> bool:
 
 
 def _highlight(state: StateInline, silent: bool) -> bool:
-    """Obsidian's ``==highlighted text==`` (one token, ``content`` is the inner text)."""
+    """Obsidian's ``==highlighted text==``: ``highlight_open``, the inner tokens (links
+    inside still count), ``highlight_close``."""
     src, pos = state.src, state.pos
     if not src.startswith("==", pos) or pos + 2 >= state.posMax or src[pos + 2].isspace():
         return False
     end = src.find("==", pos + 2, min(state.posMax, pos + MAX_LINK))
-    if end < 0 or src[end - 1].isspace() or "\n\n" in src[pos:end]:
+    if end < 0 or src[end - 1].isspace():
         return False
     if not silent:
-        token = state.push("highlight", "", 0)
-        token.content = src[pos + 2 : end]
+        state.push("highlight_open", "mark", 1)
+        limit = state.posMax
+        state.pos, state.posMax = pos + 2, end
+        state.md.inline.tokenize(state)
+        state.posMax = limit
+        state.push("highlight_close", "mark", -1)
     state.pos = end + 2
     return True
 

@@ -12,8 +12,8 @@ import os
 import stat
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from aikb.errors import ConfigError, VaultError
 from aikb.model import ParsedNote, Problem
@@ -122,8 +122,7 @@ def _configured_vault(path: Path) -> str | None:
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class FileStat:
+class FileStat(NamedTuple):
     """A note file found by :func:`scan`: vault-relative POSIX path, size (bytes), mtime (ns)."""
 
     path: str
@@ -131,8 +130,7 @@ class FileStat:
     mtime_ns: int
 
 
-@dataclass(slots=True)
-class Listing:
+class Listing(NamedTuple):
     """What :func:`scan` found: notes by path, other files (attachments), problems."""
 
     notes: dict[str, FileStat]
@@ -238,8 +236,7 @@ def note_id(rel: str) -> str:
     return nfc(rel[:-3])
 
 
-@dataclass(frozen=True, slots=True)
-class LoadedNote:
+class LoadedNote(NamedTuple):
     """A parsed note with its identity: id, on-disk path, size and mtime it was read at."""
 
     id: str
@@ -273,6 +270,4 @@ def load_note(root: Path, file: FileStat) -> LoadedNote:
 
 
 def _with_problems(parsed: ParsedNote, problems: list[Problem]) -> ParsedNote:
-    from dataclasses import replace
-
-    return replace(parsed, problems=tuple(problems))
+    return parsed._replace(problems=tuple(problems))
