@@ -69,7 +69,7 @@ def parser(lean: bool = False) -> MarkdownIt:
     md.inline.ruler.at("autolink", _remember_pos(rules_inline.autolink))
     if lean:
         md.disable(["emphasis", "strikethrough", "entity", "newline", "highlight"])
-        md.normalizeLink = _same  # type: ignore[method-assign,assignment]
+        md.normalizeLink = _same  # type: ignore[method-assign]
         md.normalizeLinkText = _same  # type: ignore[method-assign,assignment]
     return md
 
