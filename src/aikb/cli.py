@@ -243,7 +243,8 @@ def show(
             warn(f"showing {concept.id!r}, the closest match to {term!r}")
         if found.others:
             others = ", ".join(repr(c.id) for c in found.others)
-            warn(f"{term!r} also names {others}")
+            more = f" and {found.more} more" if found.more else ""
+            warn(f"{term!r} also names {others}{more}")
         content = index.content(concept)
         if raw:
             from aikb.normalize import sanitize

@@ -172,6 +172,7 @@ class Catalog:
         self._headings_of = headings
         self._blocks_of = blocks
         self._heading_cache: dict[str, list[HeadingRef]] = {}
+        self._key_cache: dict[str, HeadingKeys] = {}
         self._block_cache: dict[str, dict[str, BlockRef]] = {}
 
     def headings(self, note: str) -> list[HeadingRef]:
@@ -179,6 +180,12 @@ class Catalog:
         found = self._heading_cache.get(note)
         if found is None:
             found = self._heading_cache[note] = self._headings_of(note)
+        return found
+
+    def _keys(self, note: str) -> HeadingKeys:
+        found = self._key_cache.get(note)
+        if found is None:
+            found = self._key_cache[note] = heading_keys(self.headings(note))
         return found
 
     def blocks(self, note: str) -> dict[str, BlockRef]:
@@ -261,7 +268,7 @@ class Catalog:
                 return Resolution(reason="missing block", candidates=candidates)
             return Resolution(self._section_id(note, block.section), candidates=candidates)
         if link.headings:
-            found = find_heading(link.headings, self.headings(note))
+            found = find_heading(link.headings, self.headings(note), self._keys(note))
             if found is None:
                 return Resolution(reason="missing heading", candidates=candidates)
             return Resolution(self._section_id(note, found), candidates=candidates)
@@ -278,22 +285,34 @@ def _suffix_keys(path: str) -> list[str]:
     return ["/".join(parts[i:]) for i in range(len(parts))]
 
 
-def find_heading(path: tuple[str, ...], headings: list[HeadingRef]) -> int | None:
+HeadingKeys = tuple[list[str], list[str]]
+"""Per heading of a note: its exact-text key and its loose key (see :func:`find_heading`)."""
+
+
+def heading_keys(headings: list[HeadingRef]) -> HeadingKeys:
+    """The two comparison keys of every heading, computed once per note."""
+    return [heading_text_key(h.title) for h in headings], [heading_key(h.title) for h in headings]
+
+
+def find_heading(
+    path: tuple[str, ...], headings: list[HeadingRef], keys: HeadingKeys | None = None
+) -> int | None:
     """Index of the heading a heading path reaches, or None.
 
     The last element must match the heading; the earlier ones must match its ancestors,
     outermost first, skipping levels freely (Obsidian's ``[[N#A#C]]`` reaches ``C`` under
-    ``A`` > ``B``). Exact text is tried before Obsidian's loose normalization.
+    ``A`` > ``B``). Exact text is tried before Obsidian's loose normalization. ``keys``
+    are the headings' :func:`heading_keys`, when the caller has them cached.
     """
     if not path or not headings:
         return None
-    for key in (heading_text_key, heading_key):
+    all_keys = keys or heading_keys(headings)
+    for key, these in zip((heading_text_key, heading_key), all_keys, strict=True):
         want = [key(part) for part in path]
-        keys = [key(h.title) for h in headings]
         for h in headings:
-            if keys[h.number] != want[-1]:
+            if these[h.number] != want[-1]:
                 continue
-            if len(want) == 1 or _has_ancestors(h, want[:-1], keys, headings):
+            if len(want) == 1 or _has_ancestors(h, want[:-1], these, headings):
                 return h.number
     return None
 

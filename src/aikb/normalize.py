@@ -21,6 +21,18 @@ def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+def normalize_text(text: str) -> str:
+    """Strip a UTF-8 byte order mark, turn CRLF and lone CR line ends into LF, and compose
+    to Unicode NFC (macOS editors may write NFD), so titles and ids compare as typed."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    return text
+
+
 def strip_escapes(text: str) -> str:
     r"""Remove CommonMark backslash escapes: ``\*  A`` becomes ``*  A``."""
     return _ESCAPE.sub(r"\1", text)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bisect
 import re
-import unicodedata
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import unquote
 
@@ -17,7 +16,7 @@ import yaml
 from frontmatter.default_handlers import YAMLHandler
 
 from aikb.model import Block, Link, ParsedNote, Problem, Section, Tag
-from aikb.normalize import collapse, heading_text_key, name_key, strip_escapes
+from aikb.normalize import collapse, heading_text_key, name_key, normalize_text, strip_escapes
 from aikb.syntax import parser, split_wikilink
 
 if TYPE_CHECKING:
@@ -58,18 +57,6 @@ class FrontMatter(NamedTuple):
     body_line: int
     raw: str = ""
     problem: Problem | None = None
-
-
-def normalize_text(text: str) -> str:
-    """Strip a UTF-8 byte order mark, turn CRLF and lone CR line ends into LF, and compose
-    to Unicode NFC (macOS editors may write NFD), so titles and ids compare as typed."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not unicodedata.is_normalized("NFC", text):
-        text = unicodedata.normalize("NFC", text)
-    return text
 
 
 def split_front_matter(text: str) -> FrontMatter:

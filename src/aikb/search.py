@@ -22,12 +22,16 @@ STRONG = 85.0
 CLEAR_MARGIN = 4.0
 """``show`` accepts a fuzzy match only if it beats the runner-up concept by this much."""
 SNIPPET_WIDTH = 160
+MAX_OTHERS = 5
+"""At most this many other concepts sharing a name are listed by ``show``."""
 
 
 class Lookup(NamedTuple):
     """The concept ``show`` settled on, how, and the other exact matches it passed over.
 
-    ``how`` is ``id``, ``link``, ``name`` or ``fuzzy``; ``matched`` the name that matched.
+    ``how`` is ``id``, ``link``, ``name`` or ``fuzzy``; ``matched`` the name that matched;
+    ``others`` are up to :data:`MAX_OTHERS` other concepts with that name, ``more`` how
+    many beyond those.
     """
 
     concept: Concept
@@ -35,6 +39,7 @@ class Lookup(NamedTuple):
     matched: str
     others: tuple[Concept, ...] = ()
     score: float = 100.0
+    more: int = 0
 
 
 class Hit:
@@ -99,23 +104,25 @@ def lookup(index: Index, term: str) -> Lookup:
             concept = index.concept(result.concept)
             if concept:
                 return Lookup(concept, "link", text)
-    exact = index.by_name(name_key(text))
+    key = name_key(text)
+    exact = index.by_name(key, limit=MAX_OTHERS + 2)
     if exact:
-        concepts = sorted({c.id: c for c, _, _ in exact}.values(), key=concept_order)
+        concepts = list({c.id: c for c, _, _ in exact}.values())
         matched = next(name for c, name, _ in exact if c.id == concepts[0].id)
         notes = {c.note for c in concepts if c.is_note}
         others = [c for c in concepts[1:] if not (is_title_heading(c) and c.note in notes)]
-        return Lookup(concepts[0], "name", matched, tuple(others))
+        more = max(index.name_count(key) - len(concepts), 0) + max(len(others) - MAX_OTHERS, 0)
+        return Lookup(concepts[0], "name", matched, tuple(others[:MAX_OTHERS]), more=more)
     ranked = fuzzy_names(index, text, limit=40)
     if ranked:
-        best_id, best_score, best_name = ranked[0]
+        best_id, best_score, best_name, _ = ranked[0]
         runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
         if best_score >= STRONG and best_score - runner_up >= CLEAR_MARGIN:
             concept = index.concept(best_id)
             if concept:
                 return Lookup(concept, "fuzzy", best_name, score=best_score)
     suggestions: list[str] = []
-    for cid, score, _ in ranked:
+    for cid, score, _, _ in ranked:
         if score < 50 or len(suggestions) >= 5:
             break
         concept = index.concept(cid)
@@ -128,42 +135,42 @@ def lookup(index: Index, term: str) -> Lookup:
     raise NotFound(f"no concept named {term!r}", suggestions)
 
 
-def name_score(query: str, name: str) -> float:
-    """Similarity (0-100) of a typed query to a name key; both already :func:`name_key`-ed.
+def fuzzy_names(index: Index, query: str, limit: int = 20) -> list[tuple[str, float, str, str]]:
+    """Concepts whose names are closest to ``query``: ``(concept id, score, name, kind)``,
+    best first, one entry per concept.
 
-    The better of plain edit-distance similarity (tolerates typos: ``contxt windw``) and
-    a word-order-insensitive partial match, discounted, so a query that is one word of a
-    longer name still scores, but below a name it equals.
+    A name's score (0-100) is the better of plain edit-distance similarity (tolerates
+    typos: ``contxt windw``) and a word-order-insensitive match discounted by 10%, so a
+    query that is one word of a longer name still scores, but below a name it equals.
+    Both run in rapidfuzz's C code over the distinct name keys.
     """
-    from rapidfuzz import fuzz
-
-    whole = fuzz.ratio(query, name)
-    partial = fuzz.token_set_ratio(query, name) * 0.9 if len(query) >= 3 else 0.0
-    return max(whole, partial)
-
-
-def fuzzy_names(index: Index, query: str, limit: int = 20) -> list[tuple[str, float, str]]:
-    """Concepts whose names are closest to ``query``: ``(concept id, score, name)``, best first,
-    one entry per concept."""
-    from rapidfuzz import process
+    from rapidfuzz import fuzz, process
 
     key = name_key(query)
     if not key:
         return []
-    names = index.all_names()
-    keys = [n[0] for n in names]
-    matches = process.extract(key, keys, scorer=_scorer, limit=max(limit * 4, 50), score_cutoff=40)
-    best: dict[str, tuple[float, str]] = {}
-    for _, score, position in matches:
-        _, name, concept, _ = names[position]
-        if concept not in best or score > best[concept][0]:
-            best[concept] = (float(score), name)
-    ranked = sorted(best.items(), key=lambda item: -item[1][0])
-    return [(cid, score, name) for cid, (score, name) in ranked[:limit]]
-
-
-def _scorer(query: str, name: str, **_: object) -> float:
-    return name_score(query, name)
+    keys = index.name_keys()
+    wanted = max(limit * 2, 20)
+    scores: dict[str, float] = {}
+    for name, score, _ in process.extract(
+        key, keys, scorer=fuzz.ratio, limit=wanted, score_cutoff=40
+    ):
+        scores[name] = float(score)
+    if len(key) >= 3:
+        for name, score, _ in process.extract(
+            key, keys, scorer=fuzz.token_set_ratio, limit=wanted, score_cutoff=45
+        ):
+            scores[name] = max(scores.get(name, 0.0), float(score) * 0.9)
+    out: list[tuple[str, float, str, str]] = []
+    seen: set[str] = set()
+    for name_key_, score in sorted(scores.items(), key=lambda item: -item[1]):
+        for concept, written, kind in index.by_name(name_key_, limit=3):
+            if concept.id not in seen:
+                seen.add(concept.id)
+                out.append((concept.id, score, written, "name" if kind == "name" else kind))
+        if len(out) >= limit:
+            break
+    return out[:limit]
 
 
 def search(index: Index, query: str, limit: int = 10) -> list[Hit]:
@@ -201,10 +208,9 @@ def _search(index: Index, query: str, limit: int) -> list[Hit]:
         elif score > current.score:
             current.score, current.matched = score, matched
 
-    for concept, _, kind in index.by_name(key):
+    for concept, _, kind in index.by_name(key, limit=limit * 2):
         offer(concept.id, 100.0 if kind != "heading" else 99.5, "name" if kind == "name" else kind)
-    for cid, score, name in fuzzy_names(index, query, limit=max(limit * 2, 20)):
-        kind = _name_kind(index, cid, name)
+    for cid, score, _, kind in fuzzy_names(index, query, limit=max(limit * 2, 20)):
         if score >= STRONG:
             offer(cid, 75.0 + (score - STRONG) / (100.0 - STRONG) * 24.0, kind)
         elif score >= 60:
@@ -231,13 +237,6 @@ def _search(index: Index, query: str, limit: int) -> list[Hit]:
         hit.score = round(hit.score, 1)
         hit.snippet, hit.spans = snippet(index.own_text(hit.concept.id), wanted)
     return hits
-
-
-def _name_kind(index: Index, concept_id: str, name: str) -> str:
-    for concept, written, kind in index.by_name(name_key(name)):
-        if concept.id == concept_id and written == name:
-            return "name" if kind == "name" else kind
-    return "alias"
 
 
 _HTML_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
@@ -303,7 +302,6 @@ __all__ = [
     "Lookup",
     "fuzzy_names",
     "lookup",
-    "name_score",
     "plain_text",
     "search",
     "snippet",

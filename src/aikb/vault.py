@@ -131,9 +131,10 @@ class FileStat(NamedTuple):
 
 
 class Listing(NamedTuple):
-    """What :func:`scan` found: notes by path, other files (attachments), problems."""
+    """What :func:`scan` found: ``(size, mtime_ns)`` of each note by path, the other
+    files (attachments), and problems."""
 
-    notes: dict[str, FileStat]
+    notes: dict[str, tuple[int, int]]
     attachments: list[str]
     problems: list[Problem]
 
@@ -150,46 +151,51 @@ def scan(root: Path) -> Listing:
     are skipped, as Obsidian does. Symlinked folders are never followed (no loops, nothing
     outside the vault); a symlinked file is used only when it points inside the vault.
     Paths are relative to ``root`` with ``/`` separators. Unlistable folders and
-    unstatable files become problems, never exceptions.
+    unstatable files become problems, never exceptions. One ``stat`` per note file and
+    nothing per other file: this runs before every command.
     """
     root_str = str(root)
-    notes: dict[str, FileStat] = {}
+    notes: dict[str, tuple[int, int]] = {}
     attachments: list[str] = []
     problems: list[Problem] = []
     real_root = os.path.realpath(root_str)
     pending = [""]
     while pending:
         rel_dir = pending.pop()
-        abs_dir = os.path.join(root_str, rel_dir) if rel_dir else root_str
+        prefix = rel_dir + "/" if rel_dir else ""
         try:
-            entries = list(os.scandir(abs_dir))
+            with os.scandir(os.path.join(root_str, rel_dir) if rel_dir else root_str) as found:
+                entries = list(found)
         except OSError as exc:
             problems.append(Problem(rel_dir or ".", 0, f"cannot list folder: {_why(exc)}"))
             continue
         for entry in entries:
             name = entry.name
-            if name.startswith("."):
+            if name[0] == ".":
                 continue
-            rel = f"{rel_dir}/{name}" if rel_dir else name
             try:
-                if entry.is_symlink():
-                    target = os.path.realpath(entry.path)
-                    inside = target == real_root or target.startswith(real_root + os.sep)
-                    if not inside or os.path.isdir(target):
-                        continue  # never leave the vault, never follow folder links
                 if entry.is_dir(follow_symlinks=False):
-                    pending.append(rel)
-                    continue
-                if not is_note_file(name):
-                    attachments.append(rel)
-                    continue
-                info = entry.stat()
+                    pending.append(prefix + name)
+                elif name[-3:].lower() == ".md" and len(name) > 3:
+                    info = entry.stat(follow_symlinks=False)
+                    if stat.S_ISLNK(info.st_mode):
+                        if not _inside(entry.path, real_root):
+                            continue
+                        info = os.stat(entry.path)
+                    if stat.S_ISREG(info.st_mode):
+                        notes[prefix + name] = (info.st_size, info.st_mtime_ns)
+                elif not entry.is_symlink() or _inside(entry.path, real_root):
+                    attachments.append(prefix + name)
             except OSError as exc:
-                problems.append(Problem(rel, 0, f"cannot read file: {_why(exc)}"))
-                continue
-            if stat.S_ISREG(info.st_mode):
-                notes[rel] = FileStat(rel, info.st_size, info.st_mtime_ns)
+                problems.append(Problem(prefix + name, 0, f"cannot read file: {_why(exc)}"))
     return Listing(notes, attachments, problems)
+
+
+def _inside(path: str, real_root: str) -> bool:
+    """True for a symlink to a file inside the vault (folders are never followed)."""
+    target = os.path.realpath(path)
+    inside = target == real_root or target.startswith(real_root + os.sep)
+    return inside and not os.path.isdir(target)
 
 
 def _why(exc: OSError) -> str:

@@ -1,0 +1,229 @@
+"""Turning note files into index rows: the parallel, write-free half of building an index.
+
+Workers read and parse notes and compute every row the database will hold for them,
+with note-relative numbers where the database assigns ids (a concept is its note's
+``seq``-th, 0 being the note itself). The writer in :mod:`aikb.index` only inserts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+from aikb.index import HEADING_SEPARATOR
+from aikb.model import Problem
+from aikb.normalize import name_key
+from aikb.vault import FileStat, LoadedNote, load_note
+
+PARALLEL_THRESHOLD = 256
+"""Below this many notes to parse, parsing stays in this process (workers cost ~50 ms)."""
+BATCH = 256
+"""Notes handed to the writer at a time when parsing in this process."""
+
+Progress = Callable[[int, int], None]
+Row = tuple[object, ...]
+
+
+class Rows(NamedTuple):
+    """Everything one note adds to the index.
+
+    ``note``: ``(id, path, size, mtime_ns, body_line, line_count)``.
+    ``concepts``: ``(id, seq, level, title, anchor, line, end_line, own_end, parent,
+    aliases json, tags json)``, the note first (seq 0).
+    ``fts``: ``(names, text)`` stems per concept, same order.
+    ``names``: ``(key, name, seq, kind)``.
+    ``links``: ``(source seq, kind, target, headings, block, label, line, key)``.
+    ``blocks``: ``(id, line, end_line, section)``; ``tags``: ``(key, tag)``.
+    """
+
+    note: Row
+    concepts: list[Row]
+    fts: list[tuple[str, str]]
+    names: list[tuple[str, str, int, str]]
+    links: list[Row]
+    blocks: list[Row]
+    tags: list[tuple[str, str]]
+    problems: list[Problem]
+
+    @property
+    def id(self) -> str:
+        """The note id."""
+        return str(self.note[0])
+
+    @property
+    def path(self) -> str:
+        """The vault-relative path of the note file."""
+        return str(self.note[1])
+
+
+def concept_ids(note: LoadedNote) -> list[str]:
+    """Ids of a note's concepts: the note id, then ``note#anchor`` for each section."""
+    return [note.id, *(f"{note.id}#{s.anchor}" for s in note.parsed.sections)]
+
+
+def rows_for(note: LoadedNote) -> Rows:
+    """Every index row for one parsed note (pure; runs in worker processes)."""
+    from aikb.graph import link_name_key
+
+    parsed = note.parsed
+    ids = concept_ids(note)
+    sections = parsed.sections
+    all_tags = sorted({t.name for t in parsed.tags}, key=str.casefold)
+    first_child = sections[0].line - 1 if sections else parsed.line_count
+    name = note.id.rpartition("/")[2]
+    concepts: list[Row] = [
+        (
+            ids[0],
+            0,
+            0,
+            name,
+            None,
+            1,
+            max(parsed.line_count, 1),
+            max(first_child, 1),
+            -1,
+            json.dumps(list(parsed.aliases), ensure_ascii=False),
+            json.dumps(all_tags, ensure_ascii=False),
+        )
+    ]
+    for seq, section in enumerate(sections, 1):
+        own_end = section.end_line
+        if seq < len(sections) and sections[seq].parent == seq - 1:
+            own_end = sections[seq].line - 1
+        tags = sorted(
+            {t.name for t in parsed.tags if section.line <= t.line <= section.end_line},
+            key=str.casefold,
+        )
+        concepts.append(
+            (
+                ids[seq],
+                seq,
+                section.level,
+                section.title,
+                section.anchor,
+                section.line,
+                section.end_line,
+                own_end,
+                section.parent,
+                json.dumps(list(section.aliases), ensure_ascii=False),
+                json.dumps(tags, ensure_ascii=False),
+            )
+        )
+    links: list[Row] = [
+        (
+            link.section + 1,
+            link.kind,
+            link.target,
+            HEADING_SEPARATOR.join(link.headings),
+            link.block,
+            link.label,
+            link.line,
+            None if link.kind == "external" else link_name_key(link.target),
+        )
+        for link in parsed.links
+    ]
+    return Rows(
+        note=(note.id, note.path, note.size, note.mtime_ns, parsed.body_line, parsed.line_count),
+        concepts=concepts,
+        fts=fts_rows(note),
+        names=name_rows(note),
+        links=links,
+        blocks=[(b.id, b.line, b.end_line, b.section) for b in parsed.blocks],
+        tags=[(t.casefold(), t) for t in all_tags],
+        problems=list(parsed.problems),
+    )
+
+
+def name_rows(note: LoadedNote) -> list[tuple[str, str, int, str]]:
+    """Lookup names of a note's concepts: ``(name key, name, seq, kind)``, kind being
+    ``name`` (file name), ``alias`` (front-matter alias or title, heading alias) or
+    ``heading``; one row per distinct key and concept."""
+    parsed = note.parsed
+    candidates: list[tuple[str, int, str]] = [(note.id.rpartition("/")[2], 0, "name")]
+    candidates += [(alias, 0, "alias") for alias in parsed.aliases]
+    if parsed.title:
+        candidates.append((parsed.title, 0, "alias"))
+    for seq, section in enumerate(parsed.sections, 1):
+        candidates.append((section.names[0], seq, "heading"))
+        candidates += [(extra, seq, "alias") for extra in section.names[1:]]
+    seen: set[tuple[str, int]] = set()
+    rows = []
+    for text, seq, kind in candidates:
+        key = name_key(text)
+        if key and (key, seq) not in seen:
+            seen.add((key, seq))
+            rows.append((key, text, seq, kind))
+    return rows
+
+
+def fts_rows(note: LoadedNote) -> list[tuple[str, str]]:
+    """Full-text rows of a note's concepts: ``(stems of its names, stems of its own text)``.
+
+    A concept's own text runs to its first subsection. Each stem appears once per row:
+    the index ranks by which concepts hold a word (and in which column), and the row
+    stays small.
+    """
+    from aikb.terms import stems
+
+    parsed = note.parsed
+    lines = parsed.body.split("\n")
+    base = parsed.body_line
+
+    def text(first: int, last: int) -> str:
+        return "\n".join(lines[max(first - base, 0) : max(last - base + 1, 0)])
+
+    def unique(words: list[str]) -> str:
+        return " ".join(dict.fromkeys(words))
+
+    sections = parsed.sections
+    first_heading = sections[0].line - 1 if sections else parsed.line_count
+    note_names = " ".join([note.id.rpartition("/")[2], *parsed.aliases, parsed.title or ""])
+    rows = [(unique(stems(note_names)), unique(stems(text(base, first_heading))))]
+    for index, section in enumerate(sections):
+        own_end = section.end_line
+        if index + 1 < len(sections) and sections[index + 1].parent == index:
+            own_end = sections[index + 1].line - 1
+        rows.append(
+            (unique(stems(" ".join(section.names))), unique(stems(text(section.line + 1, own_end))))
+        )
+    return rows
+
+
+def prepare(root: Path, file: FileStat) -> Rows:
+    """Load, parse and turn into rows one note (runs in worker processes)."""
+    return rows_for(load_note(root, file))
+
+
+def _prepare_batch(args: tuple[Path, list[FileStat]]) -> list[Rows]:
+    root, files = args
+    return [prepare(root, f) for f in files]
+
+
+def prepare_all(
+    root: Path, files: list[FileStat], progress: Progress | None = None, jobs: int | None = None
+) -> Iterator[list[Rows]]:
+    """Rows for every file, in batches, in file order; parsed by worker processes (one per
+    core, or ``jobs``) when there are at least :data:`PARALLEL_THRESHOLD` files.
+    ``progress(done, total)`` is called after each batch."""
+    total = len(files)
+    workers = jobs if jobs is not None else (os.cpu_count() or 1)
+    if total < PARALLEL_THRESHOLD or workers <= 1:
+        for start in range(0, total, BATCH):
+            yield [prepare(root, f) for f in files[start : start + BATCH]]
+            if progress:
+                progress(min(start + BATCH, total), total)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    size = max(16, min(128, total // (workers * 8) or 16))
+    batches = [(root, files[i : i + size]) for i in range(0, total, size)]
+    done = 0
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for batch in pool.map(_prepare_batch, batches):
+            yield batch
+            done += len(batch)
+            if progress:
+                progress(done, total)
