@@ -173,6 +173,7 @@ class Catalog:
         self._blocks_of = blocks
         self._heading_cache: dict[str, list[HeadingRef]] = {}
         self._key_cache: dict[str, HeadingKeys] = {}
+        self._memo: dict[tuple[bool, str, tuple[str, ...], str | None, str], Resolution] = {}
         self._block_cache: dict[str, dict[str, BlockRef]] = {}
 
     def headings(self, note: str) -> list[HeadingRef]:
@@ -250,9 +251,21 @@ class Catalog:
         return min(same_folder or found, key=tie_break_key)
 
     def resolve(self, link: Link, source: str) -> Resolution:
-        """Resolve ``link`` written in the note ``source`` (see the module docstring)."""
+        """Resolve ``link`` written in the note ``source`` (see the module docstring).
+
+        Memoized: the answer depends on the source only through its folder (tie-break,
+        relative paths), or the source itself for a same-note link.
+        """
         if link.kind == "external":
             return Resolution()
+        context = source if not link.target.strip() else folder_of(source)
+        key = (link.kind == "markdown", link.target, link.headings, link.block, context)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self._resolve(link, source)
+        return found
+
+    def _resolve(self, link: Link, source: str) -> Resolution:
         note, candidates = self.find_note(link.target, source, markdown=link.kind == "markdown")
         if note is None:
             attachment = self.find_attachment(link.target, source)

@@ -47,6 +47,8 @@ def split_headings(stored: str) -> tuple[str, ...]:
 
 
 SCHEMA_VERSION = "7"
+PRELOAD_LINKS = 2000
+"""Re-resolving more links than this loads every heading at once rather than per note."""
 TEXT_CACHE = 256
 """Note files kept in memory once read for display (a ``show`` reads a handful)."""
 
@@ -308,8 +310,10 @@ class Index:
             )
         taken = {i for (i,) in conn.execute("SELECT id FROM notes")}
         changed: list[int] = []
+        deferred: list[Row] | None = None
         if full:
             self._drop_indexes()  # bulk insert first, index once at the end
+            deferred = []
         for batch in prepare_all(self.root, todo, progress, jobs):
             kept = []
             for rows in batch:
@@ -320,12 +324,14 @@ class Index:
                 taken.add(rows.id)
                 kept.append(rows)
                 report.problems.extend(rows.problems)
-            changed.extend(self._write(kept))
+            changed.extend(self._write(kept, deferred))
         report.parsed = len(todo)
         report.removed = len(removed)
-        report.relinked = self._resolve(None if full else affected, changed)
-        if full:
+        if deferred is not None:
+            report.relinked = self._insert_resolved(deferred)
             self._create_indexes()
+        else:
+            report.relinked = self._resolve(affected, changed)
 
     def _stale(self, files: dict[str, tuple[int, int]], attachments: list[str]) -> bool:
         """Whether the files differ from what the index holds: one comparison with the
@@ -351,8 +357,12 @@ class Index:
         for table in ("concepts", "names", "links", "blocks", "tags", "problems", "notes"):
             conn.execute(f"DELETE FROM {table} WHERE nid = ?", (nid,))
 
-    def _write(self, batch: list[Rows]) -> list[int]:
-        """Insert a batch of notes, one ``executemany`` per table; returns their nids."""
+    def _write(self, batch: list[Rows], defer_links: list[Row] | None = None) -> list[int]:
+        """Insert a batch of notes, one ``executemany`` per table; returns their nids.
+
+        With ``defer_links`` (a full build), link rows are appended there instead, to be
+        inserted already resolved once every note is known (no second pass of updates).
+        """
         conn = self.conn
         nid = int(conn.execute("SELECT coalesce(max(nid), 0) FROM notes").fetchone()[0]) + 1
         cid = int(conn.execute("SELECT coalesce(max(cid), 0) FROM concepts").fetchone()[0]) + 1
@@ -382,46 +392,73 @@ class Index:
         conn.executemany("INSERT INTO concepts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", concepts)
         conn.executemany("INSERT INTO fts(rowid, names, body) VALUES (?,?,?)", fts)
         conn.executemany("INSERT INTO names VALUES (?,?,?,?,?)", names)
-        conn.executemany(
-            "INSERT INTO links(nid, source, kind, target, headings, block, label, line, key)"
-            " VALUES (?,?,?,?,?,?,?,?,?)",
-            links,
-        )
+        if defer_links is not None:
+            defer_links.extend(links)
+        else:
+            conn.executemany(
+                "INSERT INTO links(nid, source, kind, target, headings, block, label, line, key)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
+                links,
+            )
         conn.executemany("INSERT INTO blocks VALUES (?,?,?,?,?)", blocks)
         conn.executemany("INSERT INTO tags VALUES (?,?,?)", tags)
         conn.executemany("INSERT INTO problems VALUES (?,?,?,?,?)", problems)
         return nids
 
-    def _resolve(self, affected: set[str] | None, changed: list[int]) -> int:
-        """Re-resolve links: all of them (``affected`` None), or those written in the
-        ``changed`` notes plus those whose target file name key is in ``affected``."""
+    def _insert_resolved(self, links: list[Row]) -> int:
+        """Resolve the links of a full build against the complete catalog and insert them
+        (rows as built by :meth:`_write`: nid, source cid, kind, target, headings, block,
+        label, line, key)."""
+        conn = self.conn
+        catalog = self.catalog(preload=True)
+        cids: dict[str, int] = dict(conn.execute("SELECT id, cid FROM concepts").fetchall())
+        notes: dict[int, str] = dict(conn.execute("SELECT nid, id FROM notes").fetchall())
+        rows = []
+        for row in links:
+            nid, _, kind, target, headings, block = row[:6]
+            resolved = reason = attachment = candidates = None
+            if kind != "external":
+                link = Link(
+                    kind,  # type: ignore[arg-type]
+                    str(target),
+                    split_headings(str(headings)),
+                    block if isinstance(block, str) else None,
+                )
+                found = catalog.resolve(link, notes[int(str(nid))])
+                resolved = cids.get(found.concept) if found.concept else None
+                reason, attachment = found.reason, found.attachment
+                if found.candidates:
+                    candidates = json.dumps(list(found.candidates))
+            rows.append((*row, resolved, reason, attachment, candidates))
+        conn.executemany(
+            "INSERT INTO links(nid, source, kind, target, headings, block, label, line, key,"
+            " resolved, reason, attachment, candidates) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
+        return len(rows)
+
+    def _resolve(self, affected: set[str], changed: list[int]) -> int:
+        """Re-resolve the links written in the ``changed`` notes and those whose target file
+        name key is in ``affected``."""
         conn = self.conn
         select = (
             "SELECT l.lid, n.id, l.kind, l.target, l.headings, l.block FROM links l"
             " JOIN notes n ON n.nid = l.nid WHERE l.kind != 'external'"
         )
-        if affected is None:
-            rows = conn.execute(select).fetchall()
-            cids = dict(conn.execute("SELECT id, cid FROM concepts").fetchall())
-        else:
-            conn.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_keys(key TEXT PRIMARY KEY)")
-            conn.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_notes(nid INTEGER PRIMARY KEY)")
-            conn.execute("DELETE FROM wanted_keys")
-            conn.execute("DELETE FROM wanted_notes")
-            conn.executemany(
-                "INSERT OR IGNORE INTO wanted_keys VALUES (?)", [(k,) for k in affected]
-            )
-            conn.executemany(
-                "INSERT OR IGNORE INTO wanted_notes VALUES (?)", [(n,) for n in changed]
-            )
-            rows = conn.execute(
-                select + " AND (l.key IN (SELECT key FROM wanted_keys)"
-                " OR l.nid IN (SELECT nid FROM wanted_notes))"
-            ).fetchall()
-            cids = {}
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_keys(key TEXT PRIMARY KEY)")
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_notes(nid INTEGER PRIMARY KEY)")
+        conn.execute("DELETE FROM wanted_keys")
+        conn.execute("DELETE FROM wanted_notes")
+        conn.executemany("INSERT OR IGNORE INTO wanted_keys VALUES (?)", [(k,) for k in affected])
+        conn.executemany("INSERT OR IGNORE INTO wanted_notes VALUES (?)", [(n,) for n in changed])
+        rows = conn.execute(
+            select + " AND (l.key IN (SELECT key FROM wanted_keys)"
+            " OR l.nid IN (SELECT nid FROM wanted_notes))"
+        ).fetchall()
         if not rows:
             return 0
-        catalog = self.catalog(preload=affected is None)
+        cids: dict[str, int | None] = {}
+        catalog = self.catalog(preload=len(rows) > PRELOAD_LINKS)
         updates = []
         for lid, note, kind, target, headings, block in rows:
             found = catalog.resolve(Link(kind, target, split_headings(headings), block), note)
