@@ -166,14 +166,17 @@ class Index:
     # -- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, root: Path, path: Path | None) -> Index:
+    def open(cls, root: Path, path: Path | None, threads: bool = False) -> Index:
         """Open (creating or rebuilding as needed) the index of ``root`` at ``path``.
 
-        ``path=None`` gives an in-memory index. Raises :class:`CacheUnavailable` when the
-        file cannot be created or used; the caller then falls back to memory.
+        ``path=None`` gives an in-memory index. ``threads=True`` lets other threads use
+        the connection (SQLite serializes the calls; the TUI searches in a worker thread).
+        Raises :class:`CacheUnavailable` when the file cannot be created or used; the
+        caller then falls back to memory.
         """
         if path is None:
-            index = cls(sqlite3.connect(":memory:", isolation_level=None), root, None)
+            conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=not threads)
+            index = cls(conn, root, None)
             index._create()
             return index
         try:
@@ -183,9 +186,11 @@ class Index:
                 f"cannot create cache folder {path.parent}: {exc.strerror}"
             ) from None
         for attempt in range(2):
-            conn = None
+            conn: sqlite3.Connection | None = None
             try:
-                conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+                conn = sqlite3.connect(
+                    str(path), timeout=30, isolation_level=None, check_same_thread=not threads
+                )
                 index = cls(conn, root, path)
                 index._prepare_file()
                 return index
