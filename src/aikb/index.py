@@ -175,8 +175,10 @@ class Index:
         caller then falls back to memory.
         """
         if path is None:
-            conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=not threads)
-            index = cls(conn, root, None)
+            memory = sqlite3.connect(
+                ":memory:", isolation_level=None, check_same_thread=not threads
+            )
+            index = cls(memory, root, None)
             index._create()
             return index
         try:
@@ -186,7 +188,7 @@ class Index:
                 f"cannot create cache folder {path.parent}: {exc.strerror}"
             ) from None
         for attempt in range(2):
-            conn: sqlite3.Connection | None = None
+            conn = None
             try:
                 conn = sqlite3.connect(
                     str(path), timeout=30, isolation_level=None, check_same_thread=not threads
