@@ -18,6 +18,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
@@ -41,6 +42,15 @@ app = typer.Typer(
 )
 
 MAX_WARNINGS = 20
+
+
+class GraphFormat(StrEnum):
+    """Output formats of ``aikb graph``."""
+
+    tree = "tree"
+    json = "json"
+    dot = "dot"
+    mermaid = "mermaid"
 
 
 class Options(NamedTuple):
@@ -212,6 +222,99 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
+def is_terminal() -> bool:
+    """Whether stdout is an interactive terminal (the pager is used only then)."""
+    return sys.stdout.isatty()
+
+
+def emit(renderable: Any, no_pager: bool = False) -> None:
+    """Print a renderable on stdout, through a pager when it is taller than the terminal.
+
+    The pager is ``$AIKB_PAGER``, else ``$PAGER``, else ``less -R`` (colours pass through);
+    an empty ``AIKB_PAGER`` or ``--no-pager`` turns it off, and so does output that is not
+    a terminal. A pager that cannot be started falls back to printing.
+    """
+    console = stdout()
+    pager = os.environ.get("AIKB_PAGER")
+    if pager is None:
+        pager = os.environ.get("PAGER") or "less -R"
+    if no_pager or not pager.strip() or not is_terminal():
+        console.print(renderable)
+        return
+    with console.capture() as capture:
+        console.print(renderable)
+    text = capture.get()
+    if text.count("\n") < console.size.height:
+        sys.stdout.write(text)
+        return
+    import shlex
+    import subprocess
+
+    try:
+        subprocess.run(shlex.split(pager), input=text, text=True, encoding="utf-8", check=False)
+    except (OSError, ValueError):
+        sys.stdout.write(text)
+
+
+def _completion_index(ctx: typer.Context) -> Index:
+    """The index for shell completion: the cached one as it is (no scan of the files, to
+    answer fast), or a fresh in-memory one when there is none yet."""
+    from aikb.index import Index, database_path
+    from aikb.vault import cache_dir, locate_vault
+
+    root_params = ctx.find_root().params
+    root = locate_vault(root_params.get("vault"))
+    path = database_path(root, cache_dir())
+    if path.exists() and not root_params.get("no_cache"):
+        index = Index.open(root, path)
+        if index.note_count():
+            return index
+    index = Index.open(root, None)
+    index.sync()
+    return index
+
+
+def _completions(values: list[str], incomplete: str) -> list[str]:
+    """Candidates as the shell should insert them.
+
+    Names match case-insensitively, but the shell keeps only candidates that start with
+    the typed text as typed, so a candidate keeps the user's spelling of its beginning
+    (``темп`` completes to ``температура``; lookups ignore case anyway). bash inserts
+    candidates as they are, so spaces and quotes are escaped there; zsh and fish quote
+    by themselves.
+    """
+    import re
+
+    bash = os.environ.get("_AIKB_COMPLETE", "").endswith("bash")
+    out: list[str] = []
+    for value in values:
+        head = value[: len(incomplete)]
+        if head != incomplete and head.casefold() == incomplete.casefold():
+            value = incomplete + value[len(incomplete) :]
+        if bash:
+            value = re.sub(r"([^\w\-./:@%+,^=])", r"\\\1", value)
+        out.append(value)
+    return out
+
+
+def complete_term(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Completions for a TERM: names and aliases starting with what was typed."""
+    try:
+        return _completions(_completion_index(ctx).complete(incomplete), incomplete)
+    except Exception:
+        return []
+
+
+def complete_tag(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Completions for ``--tag``: the vault's tags starting with what was typed."""
+    try:
+        want = incomplete.lstrip("#").casefold()
+        tags = [t for t in _completion_index(ctx).tags() if t.casefold().startswith(want)]
+        return _completions(tags[:100], incomplete.lstrip("#"))
+    except Exception:
+        return []
+
+
 # -- commands ---------------------------------------------------------------------------
 
 
@@ -219,7 +322,11 @@ def print_json(data: Any) -> None:
 def show(
     ctx: typer.Context,
     term: Annotated[
-        str, typer.Argument(help="Note name, alias, heading, concept id or [[wikilink]].")
+        str,
+        typer.Argument(
+            help="Note name, alias, heading, concept id or [[wikilink]].",
+            autocompletion=complete_term,
+        ),
     ],
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the concept as JSON (see README).")
@@ -228,6 +335,7 @@ def show(
     expand: Annotated[
         bool, typer.Option("--expand", help="Also render each directly linked concept.")
     ] = False,
+    no_pager: Annotated[bool, typer.Option("--no-pager", help="Never page the output.")] = False,
 ) -> None:
     """Look a term up and print the concept with its links and backlinks.
 
@@ -276,7 +384,7 @@ def show(
                     target = index.concept(item.resolved)
                     if target:
                         expanded.append((target, index.content(target)))
-        stdout().print(ShowView(concept, content, links, backlinks, titles, context, expanded))
+        emit(ShowView(concept, content, links, backlinks, titles, context, expanded), no_pager)
 
 
 @app.command()
@@ -318,11 +426,17 @@ def list_concepts(
     notes: Annotated[bool, typer.Option("--notes", help="Only notes, not their sections.")] = False,
     tag: Annotated[
         str | None,
-        typer.Option("--tag", metavar="TAG", help="Only concepts with this tag (a/b matches a)."),
+        typer.Option(
+            "--tag",
+            metavar="TAG",
+            help="Only concepts with this tag (a/b matches a).",
+            autocompletion=complete_tag,
+        ),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the list as JSON (see README).")
     ] = False,
+    no_pager: Annotated[bool, typer.Option("--no-pager", help="Never page the output.")] = False,
 ) -> None:
     """List concepts as a table: title, kind, note, aliases, link counts.
 
@@ -340,7 +454,7 @@ def list_concepts(
             from aikb.render import list_table
 
             if concepts:
-                stdout().print(list_table(concepts, out_counts, back_counts))
+                emit(list_table(concepts, out_counts, back_counts), no_pager)
         if not concepts:
             from aikb.errors import NotFound
 
@@ -408,10 +522,128 @@ def build_index(
         warn(f"indexed {index.note_count()} notes in {elapsed:.2f} s ({where})")
 
 
+@app.command()
+def graph(
+    ctx: typer.Context,
+    term: Annotated[
+        str | None,
+        typer.Argument(
+            help="Concept to center on; the whole vault without it.", autocompletion=complete_term
+        ),
+    ] = None,
+    depth: Annotated[int, typer.Option("--depth", "-d", min=0, help="Steps from TERM.")] = 1,
+    output: Annotated[
+        GraphFormat, typer.Option("--format", "-f", help="tree, json, dot or mermaid.")
+    ] = GraphFormat.tree,
+    no_pager: Annotated[bool, typer.Option("--no-pager", help="Never page the output.")] = False,
+) -> None:
+    """Show how concepts connect: links, backlinks and sections around TERM (or everything).
+
+    Example: aikb graph "context window" --depth 2 --format mermaid
+    """
+    with reporting():
+        from aikb import graphs
+
+        index = open_index(ctx)
+        if term is None:
+            result = graphs.vault_graph(index)
+        else:
+            from aikb.search import lookup
+
+            found = lookup(index, term)
+            if found.how == "fuzzy":
+                warn(f"showing {found.concept.id!r}, the closest match to {term!r}")
+            result = graphs.local_graph(index, found.concept, depth)
+        if output is GraphFormat.json:
+            print_json(graphs.to_json(result))
+        elif output is GraphFormat.dot:
+            sys.stdout.write(graphs.to_dot(result) + "\n")
+        elif output is GraphFormat.mermaid:
+            sys.stdout.write(graphs.to_mermaid(result) + "\n")
+        else:
+            from aikb.render import graph_tree
+
+            emit(graph_tree(result), no_pager)
+
+
+@app.command()
+def mentions(
+    ctx: typer.Context,
+    term: Annotated[
+        str,
+        typer.Argument(help="The concept whose mentions to find.", autocompletion=complete_term),
+    ],
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most N mentions.")] = 200,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print mentions as JSON (see README).")
+    ] = False,
+) -> None:
+    """Find unlinked mentions: places in other notes that name the concept but do not link it.
+
+    Word forms count (контекстного окна mentions контекстное окно); code, links and front
+    matter do not. Exit status 1 when there is none.
+
+    Example: aikb mentions "context window"
+    """
+    with reporting():
+        from aikb.errors import NotFound
+        from aikb.mentions import mentions as find_mentions
+        from aikb.search import lookup
+
+        index = open_index(ctx)
+        found = lookup(index, term)
+        if found.how == "fuzzy":
+            warn(f"showing {found.concept.id!r}, the closest match to {term!r}")
+        result = find_mentions(index, found.concept, limit)
+        if as_json:
+            from aikb.render import mentions_json
+
+            print_json(mentions_json(result))
+        elif result:
+            from aikb.render import mentions_report
+
+            stdout().print(mentions_report(result))
+        if not result:
+            raise NotFound(f"no unlinked mentions of {found.concept.id!r}")
+
+
+@app.command("open")
+def open_in_editor(
+    ctx: typer.Context,
+    term: Annotated[str, typer.Argument(help="The concept to open.", autocompletion=complete_term)],
+    uri: Annotated[
+        bool, typer.Option("--uri", help="Print the obsidian:// URI instead of opening an editor.")
+    ] = False,
+) -> None:
+    """Open a concept's note at its line in $VISUAL or $EDITOR (or print its Obsidian URI).
+
+    Example: EDITOR=vim aikb open "context window"
+    """
+    with reporting():
+        from aikb.editor import editor_command, obsidian_uri
+        from aikb.errors import UsageError
+        from aikb.search import lookup
+
+        index = open_index(ctx)
+        concept = lookup(index, term).concept
+        if uri:
+            sys.stdout.write(obsidian_uri(index.root, concept.path) + "\n")
+            return
+        argv = editor_command(index.root / concept.path, concept.line)
+        import subprocess
+
+        try:
+            code = subprocess.run(argv, check=False).returncode
+        except OSError as exc:
+            raise UsageError(f"cannot start the editor {argv[0]!r}: {exc.strerror}") from None
+        if code:
+            raise typer.Exit(code)
+
+
 def main() -> None:
     """Console-script entry point: run the app; a closed pipe or Ctrl-C ends quietly."""
     try:
-        app()
+        app(prog_name="aikb")
     except KeyboardInterrupt:
         sys.stderr.write("\n")
         sys.exit(130)

@@ -593,6 +593,19 @@ class Index:
                 out.append((concept, name, kind))
         return out
 
+    def complete(self, prefix: str, limit: int = 100) -> list[str]:
+        """Names and aliases (as written) whose name key starts with ``prefix``'s, for
+        shell completion; one per key, in key order."""
+        from aikb.normalize import name_key
+
+        start = name_key(prefix)
+        rows = self.conn.execute(
+            "SELECT min(name) FROM names WHERE key >= ? AND key < ? GROUP BY key"
+            " ORDER BY key LIMIT ?",
+            (start, start + "\U0010ffff", limit),
+        )
+        return [r[0] for r in rows]
+
     def name_count(self, key: str) -> int:
         """How many concepts have a name with this key."""
         row = self.conn.execute(
@@ -615,6 +628,15 @@ class Index:
                 "INSERT OR REPLACE INTO meta VALUES ('names', ?)", (marshal.dumps(keys),)
             )
         return keys
+
+    def note_concepts(self, note: str) -> list[Concept]:
+        """A note's concepts in file order: the note itself, then its sections."""
+        return list(self._note_concepts(self._nid(note)))
+
+    def body_line(self, note: str) -> int:
+        """The file line where a note's body starts (after its front matter)."""
+        row = self.conn.execute("SELECT body_line FROM notes WHERE id = ?", (note,)).fetchone()
+        return int(row[0]) if row else 1
 
     def children(self, concept: Concept) -> list[Concept]:
         """Direct subsections of a concept (top-level sections for a note), in file order."""
@@ -681,12 +703,7 @@ class Index:
     def content(self, concept: Concept) -> str:
         """The Markdown source of a concept: a note's body (after front matter), or a
         section from its heading to its last line."""
-        first = concept.line
-        if concept.is_note:
-            row = self.conn.execute(
-                "SELECT body_line FROM notes WHERE id = ?", (concept.note,)
-            ).fetchone()
-            first = row[0] if row else 1
+        first = self.body_line(concept.note) if concept.is_note else concept.line
         return self.lines(concept.note, first, concept.end_line).strip("\n")
 
     def own_text(self, concept_id: str) -> str:

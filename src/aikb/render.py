@@ -28,7 +28,10 @@ from aikb.normalize import sanitize
 
 if TYPE_CHECKING:
     from markdown_it.token import Token
+    from rich.tree import Tree
 
+    from aikb.graphs import Graph
+    from aikb.mentions import Mention
     from aikb.search import Hit
 
 THEME = Theme(
@@ -628,3 +631,132 @@ def check_report(findings: Sequence[Any]) -> Group:
         row.append_text(text(finding.message))
         parts.append(row)
     return Group(*parts)
+
+
+# -- graph ------------------------------------------------------------------------------
+
+_EDGE_ARROWS = {"link": "→", "embed": "⤷", "section": "§"}
+
+
+def graph_tree(graph: Graph) -> Tree:
+    """A graph as a rich Tree.
+
+    Around a concept: the concept at the root, then each neighbour once, where it was first
+    reached: ``→`` a link, ``⤷`` an embed, ``←`` a backlink, ``§`` a section; unresolved
+    targets in red. The whole vault: notes at the root, their sections nested, and each
+    concept's outgoing links as leaves.
+    """
+    from rich.tree import Tree
+
+    titles = {node.id: node for node in graph.nodes}
+
+    def label(node_id: str, arrow: str = "") -> Text:
+        node = titles.get(node_id)
+        row = Text(f"{arrow} " if arrow else "", style="aikb.meta")
+        if node is None:
+            row.append_text(text(node_id))
+            return row
+        style = (
+            "aikb.broken" if node.kind == "unresolved" else ("bold" if node.kind == "note" else "")
+        )
+        row.append_text(text(node.title, style))
+        if node.kind == "unresolved":
+            row.append("  (unresolved)", "aikb.broken")
+        elif node.title != node.id:
+            row.append_text(text(f"  {node.id}", "aikb.id"))
+        return row
+
+    out_edges: dict[str, list[tuple[str, str]]] = {}
+    in_edges: dict[str, list[tuple[str, str]]] = {}
+    for edge in graph.edges:
+        out_edges.setdefault(edge.source, []).append((edge.target, edge.kind))
+        in_edges.setdefault(edge.target, []).append((edge.source, edge.kind))
+
+    if graph.root is not None:
+        tree = Tree(label(graph.root))
+        placed = {graph.root}
+        frontier = [(graph.root, tree)]
+        while frontier:
+            following = []
+            for node_id, branch in frontier:
+                steps = [(t, _EDGE_ARROWS.get(k, "→")) for t, k in out_edges.get(node_id, [])]
+                steps += [
+                    (s, "§↑" if k == "section" else "←") for s, k in in_edges.get(node_id, [])
+                ]
+                for other, arrow in steps:
+                    if other in placed:
+                        continue
+                    placed.add(other)
+                    following.append((other, branch.add(label(other, arrow))))
+            frontier = following
+        return tree
+
+    tree = Tree(Text(f"{sum(n.kind == 'note' for n in graph.nodes)} notes", style="aikb.meta"))
+
+    def grow(node_id: str, branch: Tree) -> None:
+        for target, kind in out_edges.get(node_id, []):
+            if kind == "section":
+                grow(target, branch.add(label(target)))
+            else:
+                branch.add(label(target, _EDGE_ARROWS.get(kind, "→")))
+
+    for node in graph.nodes:
+        if node.kind == "note":
+            grow(node.id, tree.add(label(node.id)))
+    return tree
+
+
+# -- mentions ---------------------------------------------------------------------------
+
+
+def _mention_snippet(mention: Mention, width: int = 100) -> tuple[str, int, int]:
+    """The text around a mention, at most ``width`` characters, and the match's span in it."""
+    start = max(mention.start - width // 3, 0)
+    if start:
+        space = mention.text.find(" ", start, mention.start)
+        start = space + 1 if space >= 0 else start  # begin on a word
+    end = min(start + width, len(mention.text))
+    prefix = "…" if start else ""
+    suffix = "…" if end < len(mention.text) else ""
+    snippet = prefix + mention.text[start:end] + suffix
+    shift = len(prefix) - start
+    return snippet, mention.start + shift, mention.end + shift
+
+
+def mentions_report(found: Sequence[Mention]) -> Group:
+    """Unlinked mentions grouped by note: ``line  snippet`` with the match highlighted."""
+    parts: list[RenderableType] = []
+    current = None
+    for mention in found:
+        if mention.path != current:
+            if current is not None:
+                parts.append(Text())
+            current = mention.path
+            parts.append(text(mention.path, "bold"))
+        snippet, start, end = _mention_snippet(mention)
+        row = Text(f"  {mention.line:>5}  ", style="aikb.meta")
+        body = text(snippet)
+        body.stylize("aikb.match", start, end)
+        row.append_text(body)
+        parts.append(row)
+    return Group(*parts)
+
+
+def mentions_json(found: Sequence[Mention]) -> list[dict[str, Any]]:
+    """The documented ``mentions --json`` list: ``{note, line, source, name, snippet,
+    start, end}``, ``start``/``end`` being the match's offsets in ``snippet``."""
+    out = []
+    for mention in found:
+        snippet, start, end = _mention_snippet(mention)
+        out.append(
+            {
+                "note": mention.path,
+                "line": mention.line,
+                "source": mention.source,
+                "name": mention.name,
+                "snippet": snippet,
+                "start": start,
+                "end": end,
+            }
+        )
+    return out

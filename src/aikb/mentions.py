@@ -1,0 +1,151 @@
+"""``aikb mentions``: unlinked mentions, as in Obsidian's backlinks pane.
+
+A mention is a place in another note where one of a concept's names or aliases appears
+as whole words but is not a link. Words are compared by their Snowball stems, so word
+forms count (``контекстного окна`` mentions ``контекстное окно``, ``models`` mentions
+``model``). Text inside code, math, comments, links (wikilinks and Markdown links, labels
+included), tags and front matter is never a mention. The full-text index narrows the
+notes to read; only those are parsed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from aikb.index import Index
+from aikb.model import Concept
+from aikb.terms import stem
+
+_WORD = re.compile(r"\w+")
+MIN_NAME = 3
+"""Names shorter than this many characters are not searched for (``C``, ``AI``)."""
+_SKIP = frozenset(
+    {
+        "code_inline",
+        "wikilink",
+        "tag",
+        "comment",
+        "math_inline",
+        "math_inline_double",
+        "html_inline",
+        "image",
+    }
+)
+
+
+class Mention(NamedTuple):
+    """One unlinked mention: the note path and id, the 1-based line, the concept holding
+    it, the name it matches, the text it was found in and the span of the match there."""
+
+    path: str
+    note: str
+    line: int
+    source: str
+    name: str
+    text: str
+    start: int
+    end: int
+
+
+def _stems(text: str) -> list[tuple[str, int, int]]:
+    return [
+        (stem(m.group().casefold().replace("ё", "е")), m.start(), m.end())
+        for m in _WORD.finditer(text)
+    ]
+
+
+def mentions(index: Index, concept: Concept, limit: int = 200) -> list[Mention]:
+    """Unlinked mentions of ``concept`` in other notes, by path and line (at most ``limit``)."""
+    from aikb.syntax import parser
+
+    names: dict[tuple[str, ...], str] = {}
+    for name in (concept.title, *concept.names, *concept.aliases):
+        words = tuple(s for s, _, _ in _stems(name))
+        if words and len(name.strip()) >= MIN_NAME and words not in names:
+            names[words] = name
+    if not names:
+        return []
+    candidates: dict[str, None] = {}
+    for words in names:
+        for concept_id, _ in index.fulltext(list(words), limit=5000):
+            found = index.concept(concept_id)
+            if found is not None and found.note != concept.note:
+                candidates[found.note] = None
+    out: list[Mention] = []
+    md = parser()
+    for note in sorted(candidates, key=str.casefold):
+        lines = index.file_lines(note)
+        holder = index.concept(note)
+        if holder is None:
+            continue
+        body_line = index.body_line(note)
+        body = "\n".join(lines[body_line - 1 :])
+        sections = index.note_concepts(note)
+        for token in md.parse(body):
+            if token.type != "inline" or token.map is None:
+                continue
+            line = token.map[0] + body_line
+            skip_until: str | None = None
+            for child in token.children or ():
+                kind = child.type
+                if kind in ("softbreak", "hardbreak"):
+                    line += 1
+                    continue
+                if skip_until is not None:
+                    if kind == skip_until:
+                        skip_until = None
+                    line += child.content.count("\n")
+                    continue
+                if kind == "link_open":
+                    skip_until = "link_close"
+                    continue
+                if kind in _SKIP:
+                    line += child.content.count("\n")
+                    continue
+                if kind != "text" or not child.content:
+                    continue
+                for match_start, match_end, name in _find(child.content, names):
+                    source = _holder(sections, line)
+                    out.append(
+                        Mention(
+                            holder.path,
+                            note,
+                            line,
+                            source,
+                            name,
+                            child.content,
+                            match_start,
+                            match_end,
+                        )
+                    )
+                    if len(out) >= limit:
+                        return out
+    return out
+
+
+def _find(text: str, names: dict[tuple[str, ...], str]) -> list[tuple[int, int, str]]:
+    """Spans of ``text`` whose word stems equal one of the names' (longest name first)."""
+    words = _stems(text)
+    found: list[tuple[int, int, str]] = []
+    position = 0
+    ordered = sorted(names.items(), key=lambda item: -len(item[0]))
+    while position < len(words):
+        for stems, name in ordered:
+            size = len(stems)
+            if tuple(w for w, _, _ in words[position : position + size]) == stems:
+                found.append((words[position][1], words[position + size - 1][2], name))
+                position += size
+                break
+        else:
+            position += 1
+    return found
+
+
+def _holder(sections: list[Concept], line: int) -> str:
+    """The id of the innermost concept of a note holding ``line``."""
+    holder = sections[0].id if sections else ""
+    for concept in sections[1:]:
+        if concept.line <= line:
+            holder = concept.id
+    return holder
