@@ -160,36 +160,32 @@ def name_rows(note: LoadedNote) -> list[tuple[str, str, int, str]]:
 
 
 def fts_rows(note: LoadedNote) -> list[tuple[str, str]]:
-    """Full-text rows of a note's concepts: ``(stems of its names, stems of its own text)``.
-
-    A concept's own text runs to its first subsection. Each stem appears once per row:
-    the index ranks by which concepts hold a word (and in which column), and the row
-    stays small.
-    """
-    from aikb.terms import stems
-
+    """Full-text rows of a note's concepts: ``(its names, its own text)``, ``ё`` folded to
+    ``е``. A concept's own text runs to its first subsection. SQLite's tokenizer splits
+    the words (in C); word forms are matched at query time through the stems of the
+    indexed words (see :meth:`aikb.index.Index.fulltext`)."""
     parsed = note.parsed
     lines = parsed.body.split("\n")
     base = parsed.body_line
 
     def text(first: int, last: int) -> str:
-        return "\n".join(lines[max(first - base, 0) : max(last - base + 1, 0)])
-
-    def unique(words: list[str]) -> str:
-        return " ".join(dict.fromkeys(words))
+        return fold("\n".join(lines[max(first - base, 0) : max(last - base + 1, 0)]))
 
     sections = parsed.sections
     first_heading = sections[0].line - 1 if sections else parsed.line_count
     note_names = " ".join([note.id.rpartition("/")[2], *parsed.aliases, parsed.title or ""])
-    rows = [(unique(stems(note_names)), unique(stems(text(base, first_heading))))]
+    rows = [(fold(note_names), text(base, first_heading))]
     for index, section in enumerate(sections):
         own_end = section.end_line
         if index + 1 < len(sections) and sections[index + 1].parent == index:
             own_end = sections[index + 1].line - 1
-        rows.append(
-            (unique(stems(" ".join(section.names))), unique(stems(text(section.line + 1, own_end))))
-        )
+        rows.append((fold(" ".join(section.names)), text(section.line + 1, own_end)))
     return rows
+
+
+def fold(text: str) -> str:
+    """``ё`` as ``е`` (either case), as the full-text index stores words."""
+    return text.replace("ё", "е").replace("Ё", "Е")
 
 
 def prepare(root: Path, file: FileStat) -> Rows:

@@ -298,13 +298,28 @@ def _suffix_keys(path: str) -> list[str]:
     return ["/".join(parts[i:]) for i in range(len(parts))]
 
 
-HeadingKeys = tuple[list[str], list[str]]
-"""Per heading of a note: its exact-text key and its loose key (see :func:`find_heading`)."""
+class HeadingKeys:
+    """The comparison keys of a note's headings (see :func:`find_heading`): exact-text keys
+    at once, loose keys only when a link needs them."""
+
+    __slots__ = ("_headings", "_loose", "exact")
+
+    def __init__(self, headings: list[HeadingRef]) -> None:
+        self._headings = headings
+        self.exact = [heading_text_key(h.title) for h in headings]
+        self._loose: list[str] | None = None
+
+    @property
+    def loose(self) -> list[str]:
+        """Keys after Obsidian's heading normalization."""
+        if self._loose is None:
+            self._loose = [heading_key(h.title) for h in self._headings]
+        return self._loose
 
 
 def heading_keys(headings: list[HeadingRef]) -> HeadingKeys:
-    """The two comparison keys of every heading, computed once per note."""
-    return [heading_text_key(h.title) for h in headings], [heading_key(h.title) for h in headings]
+    """The comparison keys of every heading of one note."""
+    return HeadingKeys(headings)
 
 
 def find_heading(
@@ -320,8 +335,11 @@ def find_heading(
     if not path or not headings:
         return None
     all_keys = keys or heading_keys(headings)
-    for key, these in zip((heading_text_key, heading_key), all_keys, strict=True):
+    for key in (heading_text_key, heading_key):
+        these = all_keys.exact if key is heading_text_key else all_keys.loose
         want = [key(part) for part in path]
+        if want[-1] not in these:
+            continue
         for h in headings:
             if these[h.number] != want[-1]:
                 continue

@@ -24,7 +24,7 @@ import marshal
 import os
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,10 +46,14 @@ def split_headings(stored: str) -> tuple[str, ...]:
     return tuple(stored.split(HEADING_SEPARATOR)) if stored else ()
 
 
-SCHEMA_VERSION = "7"
+SCHEMA_VERSION = "8"
 PRELOAD_LINKS = 2000
 """Re-resolving more links than this loads every heading at once rather than per note."""
 TEXT_CACHE = 256
+MAX_FORMS = 64
+"""At most this many indexed word forms stand for one query stem."""
+_WORDS = re.compile(r"[^\W_]+")
+"""Words as SQLite's unicode61 tokenizer splits them (letters and digits)."""
 """Note files kept in memory once read for display (a ``show`` reads a handful)."""
 
 _SCHEMA = """
@@ -79,7 +83,10 @@ CREATE TABLE IF NOT EXISTS attachments(path TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS problems(
     nid INTEGER, path TEXT NOT NULL, line INTEGER NOT NULL, message TEXT NOT NULL,
     kind TEXT NOT NULL);
-CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(names, body, detail=column);
+CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
+    names, body, tokenize='unicode61 remove_diacritics 0', detail=column);
+CREATE VIRTUAL TABLE IF NOT EXISTS fts_terms USING fts5vocab(fts, 'row');
+CREATE TABLE IF NOT EXISTS vocab(term TEXT PRIMARY KEY, stem TEXT NOT NULL) WITHOUT ROWID;
 """
 
 _INDEXES = (
@@ -93,6 +100,7 @@ _INDEXES = (
     "CREATE INDEX IF NOT EXISTS tags_key ON tags(key)",
     "CREATE INDEX IF NOT EXISTS tags_note ON tags(nid)",
     "CREATE INDEX IF NOT EXISTS problems_note ON problems(nid)",
+    "CREATE INDEX IF NOT EXISTS vocab_stem ON vocab(stem)",
 )
 """Secondary indexes; a cold build creates them after the bulk insert."""
 
@@ -106,7 +114,9 @@ _TABLES = (
     "tags",
     "attachments",
     "problems",
+    "fts_terms",
     "fts",
+    "vocab",
 )
 
 _CONCEPTS = (
@@ -318,6 +328,7 @@ class Index:
         taken = {i for (i,) in conn.execute("SELECT id FROM notes")}
         changed: list[int] = []
         deferred: list[Row] | None = None
+        texts: list[str] = []
         if full:
             self._drop_indexes()  # bulk insert first, index once at the end
             deferred = []
@@ -331,9 +342,12 @@ class Index:
                 taken.add(rows.id)
                 kept.append(rows)
                 report.problems.extend(rows.problems)
+                if not full:
+                    texts.extend(text for pair in rows.fts for text in pair)
             changed.extend(self._write(kept, deferred))
         report.parsed = len(todo)
         report.removed = len(removed)
+        self._add_words(None if full else texts)
         if deferred is not None:
             report.relinked = self._insert_resolved(deferred)
             self._create_indexes()
@@ -869,13 +883,30 @@ class Index:
     def fulltext(
         self, stems_: Sequence[str], limit: int = 50, any_term: bool = False
     ) -> list[tuple[str, float]]:
-        """Concept ids whose names or text contain the stems (all of them, or any with
+        """Concept ids whose names or text hold a word form of every stem (or of any, with
         ``any_term``), best first by bm25 with names weighing 10x the text. Scores are
-        positive, higher is better."""
-        terms = [s for s in dict.fromkeys(stems_) if s]
-        if not terms:
+        positive, higher is better.
+
+        The index stores words; the ``vocab`` table maps each indexed word to its stem, so
+        a stem becomes the set of indexed words whose stem starts with it (``окн`` finds
+        ``окно``, ``окна``, ``окном``).
+        """
+        clauses = []
+        for stem_ in dict.fromkeys(s for s in stems_ if s):
+            words = [
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT term FROM vocab WHERE stem >= ? AND stem < ? LIMIT ?",
+                    (stem_, stem_ + "\U0010ffff", MAX_FORMS),
+                )
+            ]
+            if words:
+                clauses.append("(" + " OR ".join(f'"{w}"' for w in words) + ")")
+            elif not any_term:
+                return []
+        if not clauses:
             return []
-        query = (" OR " if any_term else " AND ").join(f'"{t}"*' for t in terms)
+        query = (" OR " if any_term else " AND ").join(clauses)
         try:
             rows = self.conn.execute(
                 "SELECT c.id, bm25(fts, 10.0, 1.0) AS score"
@@ -886,6 +917,29 @@ class Index:
         except sqlite3.OperationalError:
             return []
         return [(cid, -float(score)) for cid, score in rows]
+
+    def _add_words(self, texts: Iterable[str] | None) -> None:
+        """Record the stems of indexed words not in ``vocab`` yet: of ``texts`` (what an
+        update inserted), or of every word in the full-text index when None."""
+        from aikb.terms import stem
+
+        if texts is None:
+            words = {r[0] for r in self.conn.execute("SELECT term FROM fts_terms")}
+        else:
+            words = {w for text in texts for w in _WORDS.findall(text.lower())}
+        known: set[str] = set()
+        if texts is not None and words:
+            for chunk in _chunks(sorted(words), 500):
+                marks = ",".join("?" * len(chunk))
+                known.update(
+                    r[0]
+                    for r in self.conn.execute(
+                        f"SELECT term FROM vocab WHERE term IN ({marks})", chunk
+                    )
+                )
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO vocab VALUES (?, ?)", [(w, stem(w)) for w in words - known]
+        )
 
 
 def _build_concepts(rows: Sequence[Sequence[object]], names: dict[int, list[str]]) -> list[Concept]:
@@ -995,6 +1049,11 @@ def _link_from_row(row: Sequence[object]) -> ResolvedLink:
         note=str(note),
         path=str(path),
     )
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def remove_database(path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _SPACES = re.compile(r"\s+")
 # CommonMark: a backslash before ASCII punctuation escapes it.
@@ -53,6 +54,7 @@ def name_key(text: str) -> str:
     return collapse(nfc(text).casefold().replace("ё", "е"))
 
 
+@lru_cache(maxsize=1 << 16)
 def link_key(text: str) -> str:
     """Key for the note part of a link: Obsidian compares link paths case-insensitively.
 
@@ -62,11 +64,13 @@ def link_key(text: str) -> str:
     return nfc(text).strip().replace("\\", "/").lower()
 
 
+@lru_cache(maxsize=1 << 16)
 def heading_text_key(text: str) -> str:
     """Key for the exact-text pass of heading matching: escapes removed, case and spaces ignored."""
     return collapse(nfc(strip_escapes(text)).lower())
 
 
+@lru_cache(maxsize=1 << 16)
 def heading_key(text: str) -> str:
     """Key for the loose pass of heading matching, after Obsidian's heading normalization.
 

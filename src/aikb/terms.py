@@ -13,7 +13,7 @@ import re
 from functools import cache
 from typing import Protocol
 
-_WORD = re.compile(r"\w+")
+_WORD = re.compile(r"[^\W_]+")
 _CYRILLIC = re.compile(r"[а-яё]")
 MAX_WORD = 40
 
@@ -45,7 +45,8 @@ def stem(word: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    """Lower-case words (letters, digits, ``_``) of ``text``, ``ё`` folded to ``е``."""
+    """Lower-case words (runs of letters and digits, as SQLite's unicode61 tokenizer
+    splits them) of ``text``, ``ё`` folded to ``е``."""
     return _WORD.findall(text.casefold().replace("ё", "е"))
 
 
