@@ -137,13 +137,16 @@ def reporting() -> Iterator[None]:
         raise typer.Exit(exc.exit_code) from None
 
 
-def open_index(ctx: typer.Context, quiet: bool = False, rebuild: bool = False) -> Index:
+def open_index(
+    ctx: typer.Context, quiet: bool = False, rebuild: bool = False, threads: bool = False
+) -> Index:
     """Locate the vault, open its index (cache dir, or memory) and bring it up to date.
 
     An unusable cache (unwritable, locked, corrupt) never fails the command: it is rebuilt,
     or the index falls back to memory with one warning. Problems found while parsing
     (bad front matter, unreadable files) are printed once, when the note is parsed, unless
-    ``quiet`` (the caller reports them itself). ``rebuild`` deletes the database first.
+    ``quiet`` (the caller reports them itself). ``rebuild`` deletes the database first;
+    ``threads`` lets other threads use the index (the TUI).
     """
     import sqlite3
 
@@ -159,7 +162,7 @@ def open_index(ctx: typer.Context, quiet: bool = False, rebuild: bool = False) -
     if path is not None:
         for attempt in range(2):
             try:
-                index = Index.open(root, path)
+                index = Index.open(root, path, threads=threads)
                 report = index.sync(progress=_progress())
                 break
             except CacheUnavailable as exc:
@@ -175,7 +178,7 @@ def open_index(ctx: typer.Context, quiet: bool = False, rebuild: bool = False) -
                     break
                 remove_database(path)
     if index is None:
-        index = Index.open(root, None)
+        index = Index.open(root, None, threads=threads)
         report = index.sync(progress=_progress())
     if not quiet:
         _print_problems([str(p) for p in report.problems])
@@ -638,6 +641,28 @@ def open_in_editor(
             raise UsageError(f"cannot start the editor {argv[0]!r}: {exc.strerror}") from None
         if code:
             raise typer.Exit(code)
+
+
+@app.command()
+def browse(
+    ctx: typer.Context,
+    term: Annotated[
+        str | None,
+        typer.Argument(help="Concept to start on (optional).", autocompletion=complete_term),
+    ] = None,
+) -> None:
+    """Read the vault in a terminal UI: live search, rendered notes, links and backlinks.
+
+    Keys: type to search, Enter follows, Backspace or Alt+Left goes back, / searches,
+    o opens the editor, q quits.
+
+    Example: aikb browse "context window"
+    """
+    with reporting():
+        index = open_index(ctx, threads=True)
+        from aikb.browse import run_browse
+
+        run_browse(index, term)
 
 
 def main() -> None:

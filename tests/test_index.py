@@ -1,0 +1,237 @@
+"""The on-disk index: incremental updates answer exactly like a fresh parse; broken or
+concurrent databases never break a command; start-up stays lean."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from aikb.index import Index, database_path
+from aikb.vault import cache_dir
+
+from .conftest import BUNDLED, Runner
+
+
+def snapshot(aikb: Runner, vault: Path, *extra: str) -> dict[str, object]:
+    """Everything the commands answer about a vault, as comparable data."""
+    out: dict[str, object] = {}
+    listed = aikb(*extra, "list", "--json", vault=vault)
+    out["list"] = json.loads(listed.stdout) if listed.exit_code == 0 else listed.exit_code
+    for concept in out["list"] if isinstance(out["list"], list) else []:
+        shown = aikb(*extra, "show", concept["id"], "--json", vault=vault)
+        out[f"show {concept['id']}"] = json.loads(shown.stdout)
+    out["check"] = json.loads(aikb(*extra, "check", "--json", vault=vault).stdout)
+    for query in ("context window", "окно", "temperature sampling"):
+        found = aikb(*extra, "search", query, "--json", vault=vault)
+        out[f"search {query}"] = json.loads(found.stdout) if found.exit_code == 0 else []
+    return out
+
+
+def touch(path: Path, text: str) -> None:
+    """Write a file and make sure its mtime differs from before (coarse file systems)."""
+    before = path.stat().st_mtime_ns if path.exists() else 0
+    path.write_text(text, encoding="utf-8")
+    if path.stat().st_mtime_ns == before:
+        os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
+
+
+def test_incremental_updates_match_a_fresh_parse(aikb: Runner, tmp_path: Path) -> None:
+    vault = tmp_path / "vault"
+    shutil.copytree(BUNDLED, vault)
+    assert snapshot(aikb, vault) == snapshot(aikb, vault, "--no-cache")
+    # edit: a heading disappears, a link appears
+    tokens = vault / "Tokens.md"
+    touch(
+        tokens,
+        tokens.read_text(encoding="utf-8").replace("## Counting tokens", "## Token counts")
+        + "\nSee [[Embeddings]].\n",
+    )
+    # add a note that takes over a name and links around
+    touch(
+        vault / "New idea.md",
+        "---\naliases: [Идея]\n---\n# New idea\n[[Tokens#Token counts]] "
+        "[[Context window#^window-definition]] [[Mixture of experts]]\n",
+    )
+    # the missing note appears
+    touch(vault / "techniques" / "Mixture of experts.md", "# MoE\nSparse experts.\n")
+    # rename and delete
+    (vault / "RAG.md").rename(vault / "Retrieval.md")
+    (vault / "Temperature.md").unlink()
+    assert snapshot(aikb, vault) == snapshot(aikb, vault, "--no-cache")
+    data = json.loads(aikb("show", "New idea", "--json", vault=vault).stdout)
+    assert [link["reason"] for link in data["links"]] == [None, None, None]
+    check = json.loads(aikb("check", "--json", vault=vault).stdout)
+    reasons = {p["target"]: p["kind"] for p in check["problems"]}
+    assert reasons.get("Tokens#Counting tokens") == "missing heading"
+    assert reasons.get("RAG") == "missing note" and reasons.get("Temperature") == "missing note"
+
+
+def test_attachments_appearing_and_disappearing(aikb: Runner, tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("![[pic.png]]\n", encoding="utf-8")
+    assert json.loads(aikb("check", "--json", vault=tmp_path).stdout)["counts"] == {
+        "missing attachment": 1
+    }
+    (tmp_path / "pic.png").write_bytes(b"png")
+    assert aikb("check", vault=tmp_path).exit_code == 0
+    (tmp_path / "pic.png").unlink()
+    assert aikb("check", vault=tmp_path).exit_code == 1
+
+
+@pytest.mark.parametrize("damage", [b"", b"garbage that is not sqlite" * 10, "truncate"])
+def test_damaged_database_is_rebuilt(aikb: Runner, seed_dir: Path, damage: bytes | str) -> None:
+    assert aikb("index", vault=seed_dir).exit_code == 0
+    path = database_path(seed_dir, cache_dir())
+    if damage == "truncate":
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 3])
+    else:
+        path.write_bytes(damage)  # type: ignore[arg-type]
+    for wal in (Path(str(path) + "-wal"), Path(str(path) + "-shm")):
+        wal.unlink(missing_ok=True)
+    result = aikb("show", "context window", "--json", vault=seed_dir)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["title"] == "Context window, Контекстное окно (flow)"
+    assert "Traceback" not in result.stderr
+
+
+def test_unwritable_cache_falls_back_to_memory(
+    aikb: Runner, seed_dir: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x", encoding="utf-8")
+    result = aikb(
+        "show",
+        "inference",
+        "--json",
+        vault=seed_dir,
+        env={"AIKB_CACHE_DIR": str(blocker / "cache")},
+    )
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["title"] == "Inference (Model Inference)"
+    assert result.stderr.count("\n") == 1 and "in-memory index" in result.stderr
+
+
+def test_other_schema_version_is_rebuilt(seed_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    index = Index.open(seed_dir, path)
+    index.sync()
+    index.conn.execute("UPDATE meta SET value = 'old' WHERE key = 'schema'")
+    index.close()
+    again = Index.open(seed_dir, path)
+    assert again.note_count() == 0  # dropped, to be rebuilt
+    again.sync()
+    assert again.note_count() == 1
+
+
+def test_concurrent_builds_leave_a_correct_index(tmp_path: Path) -> None:
+    vault = tmp_path / "vault"
+    shutil.copytree(BUNDLED, vault)
+    env = {**os.environ, "AIKB_CACHE_DIR": str(tmp_path / "cache")}
+    command = [sys.executable, "-m", "aikb", "--vault", str(vault), "index"]
+    procs = [
+        subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True) for _ in range(3)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    index = Index.open(vault, database_path(vault, tmp_path / "cache"))
+    assert index.note_count() == len(list(vault.rglob("*.md")))
+    fresh = Index.open(vault, None)
+    fresh.sync()
+    assert [c.id for c in index.concepts()] == [c.id for c in fresh.concepts()]
+    assert list(index.all_links()) == list(fresh.all_links())
+
+
+def test_parallel_build_equals_serial(tmp_path: Path) -> None:
+    vault = tmp_path / "vault"
+    for number in range(300):  # above the threshold for worker processes
+        (vault / f"f{number % 7}").mkdir(parents=True, exist_ok=True)
+        links = f"[[n{(number * 7) % 300}]] [[n{number + 1}#Part {number % 3}]]"
+        (vault / f"f{number % 7}" / f"n{number}.md").write_text(
+            f"---\naliases: [alias {number}]\n---\n# Title {number}\n## Part {number % 3}\n"
+            f"{links} #tag{number % 5}\n",
+            encoding="utf-8",
+        )
+    serial = Index.open(vault, None)
+    serial.sync(jobs=1)
+    parallel = Index.open(vault, None)
+    parallel.sync(jobs=2)
+    assert [c for c in serial.concepts()] == [c for c in parallel.concepts()]
+    assert list(serial.all_links()) == list(parallel.all_links())
+    assert serial.fulltext(["alias"], limit=1000) == parallel.fulltext(["alias"], limit=1000)
+
+
+def test_warm_run_parses_nothing(seed_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    first = Index.open(seed_dir, path)
+    assert first.sync().parsed == 1
+    second = Index.open(seed_dir, path)
+    report = second.sync()
+    assert report.parsed == 0 and report.removed == 0
+
+
+def test_cli_import_stays_lean() -> None:
+    code = (
+        "import sys, aikb.cli; heavy = ['markdown_it', 'frontmatter', 'yaml', 'rapidfuzz',"
+        " 'rich.markdown', 'textual', 'sqlite3']; print([m for m in heavy if m in sys.modules])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_keyboard_layout_fallback(aikb: Runner) -> None:
+    def ids(query: str) -> list[str]:
+        return [h["id"] for h in json.loads(aikb("search", query, "--json").stdout)]
+
+    assert ids("rjyntrcn") == ids("контекст")
+    assert ids("сщтеуче") == ids("context")
+
+
+def test_word_forms_in_both_languages(aikb: Runner, tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("Про контекстное окно модели.\n", encoding="utf-8")
+    (tmp_path / "b.md").write_text("Modeling is what models do.\n", encoding="utf-8")
+    for query, expected in (
+        ("окна", "a"),
+        ("окном", "a"),
+        ("ОКНО", "a"),
+        ("model", "b"),
+        ("modeling", "b"),
+        ("models", "b"),
+        ("контекстного", "a"),
+    ):
+        hits = json.loads(aikb("search", query, "--json", vault=tmp_path).stdout)
+        assert hits and hits[0]["id"] == expected, query
+    (tmp_path / "c.md").write_text("Ёлка и ежик.\n", encoding="utf-8")
+    hits = json.loads(aikb("search", "елка", "--json", vault=tmp_path).stdout)
+    assert hits[0]["id"] == "c"
+
+
+def test_completion_does_not_scan_files(tmp_path: Path, isolated_env: Path) -> None:
+    vault = tmp_path / "vault"
+    shutil.copytree(BUNDLED, vault)
+    env = {
+        **os.environ,
+        "_AIKB_COMPLETE": "complete_bash",
+        "COMP_WORDS": f"aikb --vault {vault} show Temp",
+        "COMP_CWORD": "4",
+    }
+    subprocess.run(
+        [sys.executable, "-m", "aikb", "--vault", str(vault), "index"],
+        env={**os.environ},
+        check=True,
+        capture_output=True,
+    )
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "aikb"], env=env, capture_output=True, text=True, check=False
+    )
+    assert time.perf_counter() - start < 30
+    assert "Temperature" in result.stdout.split()
