@@ -182,6 +182,7 @@ def open_index(
         report = index.sync(progress=_progress())
     if not quiet:
         _print_problems([str(p) for p in report.problems])
+    ctx.call_on_close(index.close)
     return index
 
 
@@ -522,7 +523,7 @@ def build_index(
         index = open_index(ctx, rebuild=rebuild)
         where = str(index.path) if index.path else "memory"
         elapsed = time.perf_counter() - start
-        warn(f"indexed {index.note_count()} notes in {elapsed:.2f} s ({where})")
+        warn(f"indexed {plural(index.note_count(), 'note')} in {elapsed:.2f} s ({where})")
 
 
 @app.command()
