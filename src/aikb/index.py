@@ -222,6 +222,7 @@ class Index:
         if mode is None or str(mode[0]).lower() != "wal":
             raise sqlite3.DatabaseError("cannot switch to WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: big builds spill less
         stamp: dict[str, str] = {}
         with contextlib.suppress(sqlite3.OperationalError):
             stamp = dict(conn.execute("SELECT key, value FROM meta").fetchall())
