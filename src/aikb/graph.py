@@ -26,7 +26,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from aikb.model import Link, Reason
 from aikb.normalize import heading_key, heading_text_key, link_key
@@ -141,34 +141,83 @@ def link_name_key(target: str) -> str:
     return link_key(strip_md(target.replace("\\", "/").rstrip("/").rpartition("/")[2]))
 
 
+class NameSource(Protocol):
+    """Where a :class:`Catalog` finds notes and other files by name. Keys are
+    :func:`~aikb.normalize.link_key` forms of vault-relative paths (notes without ``.md``)."""
+
+    def notes_named(self, name: str) -> list[str]:
+        """Ids of the notes whose file name (last path part) has this key."""
+        ...
+
+    def note_at(self, path: str) -> str | None:
+        """The id of the note at exactly this path key, or None."""
+        ...
+
+    def files_named(self, name: str) -> list[str]:
+        """Paths of the non-note files whose file name has this key."""
+        ...
+
+    def file_at(self, path: str) -> str | None:
+        """The path of the non-note file at exactly this path key, or None."""
+        ...
+
+
+class MemoryNames:
+    """A :class:`NameSource` over lists held in memory (dictionaries built once)."""
+
+    def __init__(self, notes: Iterable[str], attachments: Iterable[str]) -> None:
+        self._notes: dict[str, list[str]] = {}
+        self._note_paths: dict[str, str] = {}
+        for note in notes:
+            key = link_key(note)
+            self._note_paths[key] = note
+            self._notes.setdefault(key.rpartition("/")[2], []).append(note)
+        self._files: dict[str, list[str]] = {}
+        self._file_paths: dict[str, str] = {}
+        for path in attachments:
+            key = link_key(path)
+            self._file_paths[key] = path
+            self._files.setdefault(key.rpartition("/")[2], []).append(path)
+
+    def notes_named(self, name: str) -> list[str]:
+        """See :class:`NameSource`."""
+        return self._notes.get(name, [])
+
+    def note_at(self, path: str) -> str | None:
+        """See :class:`NameSource`."""
+        return self._note_paths.get(path)
+
+    def files_named(self, name: str) -> list[str]:
+        """See :class:`NameSource`."""
+        return self._files.get(name, [])
+
+    def file_at(self, path: str) -> str | None:
+        """See :class:`NameSource`."""
+        return self._file_paths.get(path)
+
+
+def _ending_with(paths: list[str], key: str) -> list[str]:
+    """The paths whose key is ``key`` or ends with ``/key`` (``[[b/c]]`` finds ``a/b/c``)."""
+    if "/" not in key:
+        return paths
+    return [p for p in paths if (k := link_key(p)) == key or k.endswith("/" + key)]
+
+
 class Catalog:
     """The names of everything links can reach, with Obsidian's lookup rules.
 
-    Built from note ids (vault-relative paths without ``.md``) and attachment paths;
-    headings and block ids are fetched per note through the two callables, so an
-    index can load them lazily. Lookups are dictionary hits: every path suffix
-    (``c``, ``b/c``, ``a/b/c``) of every note is a key.
+    Notes and files are found through a :class:`NameSource` (in memory for a full build,
+    indexed queries for a small update); headings and block ids are fetched per note
+    through the two callables. Answers are memoized.
     """
 
     def __init__(
         self,
-        notes: Iterable[str],
-        attachments: Iterable[str],
+        names: NameSource,
         headings: Callable[[str], list[HeadingRef]],
         blocks: Callable[[str], list[BlockRef]],
     ) -> None:
-        self._suffixes: dict[str, list[str]] = {}
-        self._paths: dict[str, str] = {}
-        for note in notes:
-            self._paths[link_key(note)] = note
-            for key in _suffix_keys(note):
-                self._suffixes.setdefault(key, []).append(note)
-        self._files: dict[str, list[str]] = {}
-        self._file_paths: dict[str, str] = {}
-        for path in attachments:
-            self._file_paths[link_key(path)] = path
-            for key in _suffix_keys(path):
-                self._files.setdefault(key, []).append(path)
+        self._names = names
         self._headings_of = headings
         self._blocks_of = blocks
         self._heading_cache: dict[str, list[HeadingRef]] = {}
@@ -222,7 +271,8 @@ class Catalog:
             found = self._path(relative)
             if found or name.startswith(("./", "../")):
                 return found, ()
-        candidates = self._suffixes.get(link_key(name).strip("/"), [])
+        key = link_key(name).strip("/")
+        candidates = _ending_with(self._names.notes_named(key.rpartition("/")[2]), key)
         if not candidates:
             return None, ()
         if len(candidates) == 1:
@@ -232,7 +282,7 @@ class Catalog:
         return best, tuple(sorted((c for c in candidates if c != best), key=tie_break_key))
 
     def _path(self, path: str) -> str | None:
-        return self._paths.get(link_key(posixpath.normpath(path)))
+        return self._names.note_at(link_key(posixpath.normpath(path)))
 
     def find_attachment(self, target: str, source: str) -> str | None:
         """Find a non-note file a link names (full file name, extension included)."""
@@ -242,8 +292,9 @@ class Catalog:
         if name.startswith(("./", "../", "/")):
             base = "" if name.startswith("/") else folder_of(source)
             relative = posixpath.normpath(posixpath.join(base, name.lstrip("/")))
-            return None if relative.startswith("..") else self._file_paths.get(link_key(relative))
-        found = self._files.get(link_key(name))
+            return None if relative.startswith("..") else self._names.file_at(link_key(relative))
+        key = link_key(name).strip("/")
+        found = _ending_with(self._names.files_named(key.rpartition("/")[2]), key)
         if not found:
             return None
         here = folder_of(source)
@@ -291,11 +342,6 @@ class Catalog:
         if index < 0:
             return note
         return f"{note}#{self.headings(note)[index].anchor}"
-
-
-def _suffix_keys(path: str) -> list[str]:
-    parts = link_key(path).split("/")
-    return ["/".join(parts[i:]) for i in range(len(parts))]
 
 
 class HeadingKeys:

@@ -46,7 +46,7 @@ def split_headings(stored: str) -> tuple[str, ...]:
     return tuple(stored.split(HEADING_SEPARATOR)) if stored else ()
 
 
-SCHEMA_VERSION = "8"
+SCHEMA_VERSION = "9"
 PRELOAD_LINKS = 2000
 """Re-resolving more links than this loads every heading at once rather than per note."""
 TEXT_CACHE = 256
@@ -61,7 +61,7 @@ CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS notes(
     nid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, path TEXT NOT NULL UNIQUE,
     size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, body_line INTEGER NOT NULL,
-    line_count INTEGER NOT NULL);
+    line_count INTEGER NOT NULL, name_key TEXT NOT NULL, path_key TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS concepts(
     cid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, nid INTEGER NOT NULL,
     seq INTEGER NOT NULL, level INTEGER NOT NULL, title TEXT NOT NULL, anchor TEXT,
@@ -79,7 +79,8 @@ CREATE TABLE IF NOT EXISTS blocks(
     nid INTEGER NOT NULL, id TEXT NOT NULL, line INTEGER NOT NULL,
     end_line INTEGER NOT NULL, section INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS tags(nid INTEGER NOT NULL, key TEXT NOT NULL, tag TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS attachments(path TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS attachments(
+    path TEXT PRIMARY KEY, name_key TEXT NOT NULL, path_key TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS problems(
     nid INTEGER, path TEXT NOT NULL, line INTEGER NOT NULL, message TEXT NOT NULL,
     kind TEXT NOT NULL);
@@ -91,6 +92,10 @@ CREATE TABLE IF NOT EXISTS vocab(term TEXT PRIMARY KEY, stem TEXT NOT NULL) WITH
 
 _INDEXES = (
     "CREATE INDEX IF NOT EXISTS concepts_note ON concepts(nid, seq)",
+    "CREATE INDEX IF NOT EXISTS notes_name ON notes(name_key)",
+    "CREATE INDEX IF NOT EXISTS notes_path ON notes(path_key)",
+    "CREATE INDEX IF NOT EXISTS attachments_name ON attachments(name_key)",
+    "CREATE INDEX IF NOT EXISTS attachments_path ON attachments(path_key)",
     "CREATE INDEX IF NOT EXISTS names_key ON names(key)",
     "CREATE INDEX IF NOT EXISTS names_note ON names(nid)",
     "CREATE INDEX IF NOT EXISTS links_note ON links(nid, line)",
@@ -324,7 +329,8 @@ class Index:
         if old_attachments != attachments:
             conn.execute("DELETE FROM attachments")
             conn.executemany(
-                "INSERT INTO attachments VALUES (?)", [(p,) for p in sorted(attachments)]
+                "INSERT INTO attachments VALUES (?,?,?)",
+                [(p, *_keys_of(p)) for p in sorted(attachments)],
             )
         taken = {i for (i,) in conn.execute("SELECT id FROM notes")}
         changed: list[int] = []
@@ -399,7 +405,7 @@ class Index:
         nids = []
         for rows in batch:
             nids.append(nid)
-            notes.append((nid, *rows.note))
+            notes.append((nid, *rows.note, *_keys_of(rows.id)))
             for concept, text in zip(rows.concepts, rows.fts, strict=True):
                 concepts.append((cid + int(str(concept[1])), concept[0], nid, *concept[1:]))
                 fts.append((cid + int(str(concept[1])), *text))
@@ -410,7 +416,7 @@ class Index:
             problems.extend((nid, p.path, p.line, p.message, p.kind) for p in rows.problems)
             nid += 1
             cid += len(rows.concepts)
-        conn.executemany("INSERT INTO notes VALUES (?,?,?,?,?,?,?)", notes)
+        conn.executemany("INSERT INTO notes VALUES (?,?,?,?,?,?,?,?,?)", notes)
         conn.executemany("INSERT INTO concepts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", concepts)
         conn.executemany("INSERT INTO fts(rowid, names, body) VALUES (?,?,?)", fts)
         conn.executemany("INSERT INTO names VALUES (?,?,?,?,?)", names)
@@ -504,11 +510,9 @@ class Index:
     def catalog(self, preload: bool = False) -> Catalog:
         """A :class:`~aikb.graph.Catalog` over this index; headings and blocks are loaded
         per note on demand, or all at once with ``preload``."""
-        from aikb.graph import BlockRef, Catalog, HeadingRef
+        from aikb.graph import BlockRef, Catalog, HeadingRef, MemoryNames
 
         conn = self.conn
-        notes = [r[0] for r in conn.execute("SELECT id FROM notes")]
-        attachments = [r[0] for r in conn.execute("SELECT path FROM attachments")]
         heading_map: dict[str, list[HeadingRef]] | None = None
         block_map: dict[str, list[BlockRef]] | None = None
         if preload:
@@ -551,7 +555,11 @@ class Index:
                 )
             ]
 
-        return Catalog(notes, attachments, headings, blocks)
+        if preload:
+            notes = [r[0] for r in conn.execute("SELECT id FROM notes")]
+            attachments = [r[0] for r in conn.execute("SELECT path FROM attachments")]
+            return Catalog(MemoryNames(notes, attachments), headings, blocks)
+        return Catalog(_DatabaseNames(conn), headings, blocks)
 
     # -- concepts ----------------------------------------------------------------------------
 
@@ -1050,6 +1058,42 @@ def _link_from_row(row: Sequence[object]) -> ResolvedLink:
         note=str(note),
         path=str(path),
     )
+
+
+def _keys_of(path: str) -> tuple[str, str]:
+    """``(name key, path key)`` of a note id or file path, as :class:`~aikb.graph.Catalog`
+    looks them up."""
+    key = link_key(path)
+    return key.rpartition("/")[2], key
+
+
+class _DatabaseNames:
+    """A :class:`~aikb.graph.NameSource` answering from the index with indexed queries, for
+    updates that resolve a few links (no need to load every name)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def notes_named(self, name: str) -> list[str]:
+        return [
+            r[0] for r in self._conn.execute("SELECT id FROM notes WHERE name_key = ?", (name,))
+        ]
+
+    def note_at(self, path: str) -> str | None:
+        row = self._conn.execute("SELECT id FROM notes WHERE path_key = ?", (path,)).fetchone()
+        return row[0] if row else None
+
+    def files_named(self, name: str) -> list[str]:
+        return [
+            r[0]
+            for r in self._conn.execute("SELECT path FROM attachments WHERE name_key = ?", (name,))
+        ]
+
+    def file_at(self, path: str) -> str | None:
+        row = self._conn.execute(
+            "SELECT path FROM attachments WHERE path_key = ?", (path,)
+        ).fetchone()
+        return row[0] if row else None
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
