@@ -629,6 +629,15 @@ class Index:
         )
         return [r[0] for r in rows]
 
+    def name_keys_starting(self, prefix: str, limit: int = 50) -> list[str]:
+        """Distinct name keys that start with ``prefix`` (a name key), shortest first."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT key FROM names WHERE key >= ? AND key < ?"
+            " ORDER BY length(key), key LIMIT ?",
+            (prefix, prefix + "\U0010ffff", limit),
+        )
+        return [r[0] for r in rows]
+
     def name_count(self, key: str) -> int:
         """How many concepts have a name with this key."""
         row = self.conn.execute(

@@ -24,7 +24,7 @@ from rich.text import Text
 from rich.theme import Theme
 
 from aikb.model import Backlink, Concept, ResolvedLink
-from aikb.normalize import sanitize
+from aikb.normalize import name_key, sanitize, strip_escapes
 
 if TYPE_CHECKING:
     from markdown_it.token import Token
@@ -127,6 +127,7 @@ _TAG = re.compile(r"^<\s*(/?)\s*([A-Za-z][A-Za-z0-9-]*)\b[^<>]*?(/?)\s*>$", re.D
 _ANY_TAG = re.compile(r"<\s*/?\s*([A-Za-z][A-Za-z0-9-]*)\b[^<>]*>")
 _HTML_COMMENT = re.compile(r"<!--.*?(-->|$)", re.DOTALL)
 _BLOCK_ID_END = re.compile(r"\s*\^[A-Za-z0-9-]+\s*$")
+_TITLE_LINE = re.compile(r"^ {0,3}#[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
 _CALLOUT = re.compile(r"^\[!([A-Za-z-]+)\]([+-]?)\s*")
 
 EmbedSource = Callable[[str, str, tuple[str, ...], "str | None"], "tuple[str, str, str] | None"]
@@ -405,10 +406,15 @@ def title_block(concept: Concept) -> Group:
 
 
 def body_markdown(content: str, concept: Concept, context: RenderContext) -> NoteMarkdown:
-    """The concept's body for display: a section without its own heading line (the title
-    block shows it)."""
+    """The concept's body for display, without the line the title block already shows: a
+    section's heading, or a note's leading ``# Title`` when it repeats the note's name."""
     if not concept.is_note and content:
         content = content.split("\n", 1)[1] if "\n" in content else ""
+    elif content:
+        first, _, rest = content.lstrip("\n").partition("\n")
+        match = _TITLE_LINE.match(first)
+        if match and name_key(strip_escapes(match.group(1))) == name_key(concept.title):
+            content = rest
     return NoteMarkdown(
         content.strip("\n"),
         RenderContext(context.broken, context.embed, (concept.id,), context.budget, concept.note),

@@ -22,6 +22,8 @@ STRONG = 85.0
 CLEAR_MARGIN = 4.0
 """``show`` accepts a fuzzy match only if it beats the runner-up concept by this much."""
 SNIPPET_WIDTH = 160
+PREFIX_SCORE = 86.0
+"""Fuzzy score of a name the query is the beginning of (more as it gets longer)."""
 MAX_OTHERS = 5
 """At most this many other concepts sharing a name are listed by ``show``."""
 
@@ -139,9 +141,10 @@ def fuzzy_names(index: Index, query: str, limit: int = 20) -> list[tuple[str, fl
     """Concepts whose names are closest to ``query``: ``(concept id, score, name, kind)``,
     best first, one entry per concept.
 
-    A name's score (0-100) is the better of plain edit-distance similarity (tolerates
-    typos: ``contxt windw``) and a word-order-insensitive match discounted by 10%, so a
-    query that is one word of a longer name still scores, but below a name it equals.
+    A name's score (0-100) is the best of plain edit-distance similarity (tolerates
+    typos: ``contxt windw``), a word-order-insensitive match discounted by 10% (a query
+    that is one word of a longer name still scores, but below a name it equals), and a
+    prefix match (``emb`` for ``embeddings``: 86 and up with the share of the name typed).
     Both run in rapidfuzz's C code over the distinct name keys.
     """
     from rapidfuzz import fuzz, process
@@ -161,6 +164,11 @@ def fuzzy_names(index: Index, query: str, limit: int = 20) -> list[tuple[str, fl
             key, keys, scorer=fuzz.token_set_ratio, limit=wanted, score_cutoff=45
         ):
             scores[name] = max(scores.get(name, 0.0), float(score) * 0.9)
+    if len(key) >= 2:
+        # Typing the start of a name (as in the browser's live search) is a strong match.
+        for name in index.name_keys_starting(key, limit=wanted):
+            prefix = PREFIX_SCORE + (99.0 - PREFIX_SCORE) * len(key) / max(len(name), 1)
+            scores[name] = max(scores.get(name, 0.0), min(prefix, 99.0))
     out: list[tuple[str, float, str, str]] = []
     seen: set[str] = set()
     for name_key_, score in sorted(scores.items(), key=lambda item: -item[1]):
