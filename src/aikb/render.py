@@ -7,7 +7,8 @@ prints as written and no control character from a note reaches the terminal.
 Note bodies are rendered by :class:`NoteMarkdown`, rich's Markdown renderable fed with
 tokens from aikb's own parser and rewritten first: wikilinks show their label (or target),
 unresolved ones in red; embeds are transcluded as quotes; comments and block ids vanish;
-inline HTML tags vanish but the words inside them stay; unknown tags show literally.
+inline HTML tags vanish but the words inside them stay; unknown tags show literally; a
+single line break stays a line break, as in Obsidian's default reading view.
 """
 
 from __future__ import annotations
@@ -281,6 +282,9 @@ def _rewrite_inline(
                     content = content[callout.end() :]
             child.content = sanitize(content)
             out.append(child)
+        elif kind == "softbreak":
+            # Obsidian shows a single line break as a line break ("strict line breaks" off).
+            out.append(make_token("hardbreak", "br", 0))
         elif kind == "code_inline":
             child.content = sanitize(child.content)
             out.append(child)
