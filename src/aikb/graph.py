@@ -222,7 +222,11 @@ class Catalog:
         self._blocks_of = blocks
         self._heading_cache: dict[str, list[HeadingRef]] = {}
         self._key_cache: dict[str, HeadingKeys] = {}
-        self._memo: dict[tuple[bool, str, tuple[str, ...], str | None, str], Resolution] = {}
+        self._named: dict[str, list[str]] = {}
+        self._missing: dict[tuple[str, str], Resolution] = {}
+        self._inside: dict[
+            tuple[str, tuple[str, ...], str | None], tuple[str | None, Reason | None]
+        ] = {}
         self._block_cache: dict[str, dict[str, BlockRef]] = {}
 
     def headings(self, note: str) -> list[HeadingRef]:
@@ -271,8 +275,7 @@ class Catalog:
             found = self._path(relative)
             if found or name.startswith(("./", "../")):
                 return found, ()
-        key = link_key(name).strip("/")
-        candidates = _ending_with(self._names.notes_named(key.rpartition("/")[2]), key)
+        candidates = self._candidates(name)
         if not candidates:
             return None, ()
         if len(candidates) == 1:
@@ -280,6 +283,16 @@ class Catalog:
         same_folder = [c for c in candidates if folder_of(c) == here]
         best = min(same_folder or candidates, key=tie_break_key)
         return best, tuple(sorted((c for c in candidates if c != best), key=tie_break_key))
+
+    def _candidates(self, name: str) -> list[str]:
+        """Notes a bare name or folder path can mean, whatever the linking note (cached)."""
+        found = self._named.get(name)
+        if found is None:
+            key = link_key(name).strip("/")
+            found = self._named[name] = _ending_with(
+                self._names.notes_named(key.rpartition("/")[2]), key
+            )
+        return found
 
     def _path(self, path: str) -> str | None:
         return self._names.note_at(link_key(posixpath.normpath(path)))
@@ -304,39 +317,50 @@ class Catalog:
     def resolve(self, link: Link, source: str) -> Resolution:
         """Resolve ``link`` written in the note ``source`` (see the module docstring).
 
-        Memoized: the answer depends on the source only through its folder (tie-break,
-        relative paths), or the source itself for a same-note link.
+        Both halves are memoized: which note a name means (its candidates do not depend on
+        the linking note; only the tie-break does), and what a heading path or block id
+        reaches in a given note.
         """
         if link.kind == "external":
             return Resolution()
-        context = source if not link.target.strip() else folder_of(source)
-        key = (link.kind == "markdown", link.target, link.headings, link.block, context)
-        found = self._memo.get(key)
-        if found is None:
-            found = self._memo[key] = self._resolve(link, source)
-        return found
-
-    def _resolve(self, link: Link, source: str) -> Resolution:
         note, candidates = self.find_note(link.target, source, markdown=link.kind == "markdown")
         if note is None:
-            attachment = self.find_attachment(link.target, source)
-            if attachment is not None:
-                return Resolution(attachment=attachment)
-            extension = _EXTENSION.search(link.target.strip())
-            if extension and extension.group(1).lower() in ATTACHMENT_EXTENSIONS:
-                return Resolution(reason="missing attachment")
-            return Resolution(reason="missing note")
-        if link.block is not None:
-            block = self.blocks(note).get(link.block.lower())
-            if block is None:
-                return Resolution(reason="missing block", candidates=candidates)
-            return Resolution(self._section_id(note, block.section), candidates=candidates)
-        if link.headings:
-            found = find_heading(link.headings, self.headings(note), self._keys(note))
-            if found is None:
-                return Resolution(reason="missing heading", candidates=candidates)
-            return Resolution(self._section_id(note, found), candidates=candidates)
-        return Resolution(note, candidates=candidates)
+            missing = self._missing.get((link.target, source))
+            if missing is None:
+                missing = self._missing[(link.target, source)] = self._not_a_note(link, source)
+            return missing
+        if link.block is None and not link.headings:
+            return Resolution(note, candidates=candidates)
+        key = (note, link.headings, link.block)
+        reached = self._inside.get(key)
+        if reached is None:
+            reached = self._inside[key] = self._reach(note, link.headings, link.block)
+        concept, reason = reached
+        return Resolution(concept, reason, candidates=candidates)
+
+    def _not_a_note(self, link: Link, source: str) -> Resolution:
+        attachment = self.find_attachment(link.target, source)
+        if attachment is not None:
+            return Resolution(attachment=attachment)
+        extension = _EXTENSION.search(link.target.strip())
+        if extension and extension.group(1).lower() in ATTACHMENT_EXTENSIONS:
+            return Resolution(reason="missing attachment")
+        return Resolution(reason="missing note")
+
+    def _reach(
+        self, note: str, headings: tuple[str, ...], block: str | None
+    ) -> tuple[str | None, Reason | None]:
+        """What a heading path or block id reaches in ``note``: ``(concept id, None)`` or
+        ``(None, reason)``."""
+        if block is not None:
+            found_block = self.blocks(note).get(block.lower())
+            if found_block is None:
+                return None, "missing block"
+            return self._section_id(note, found_block.section), None
+        found = find_heading(headings, self.headings(note), self._keys(note))
+        if found is None:
+            return None, "missing heading"
+        return self._section_id(note, found), None
 
     def _section_id(self, note: str, index: int) -> str:
         if index < 0:
