@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.markdown import Markdown
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from markdown_it.token import Token
     from rich.tree import Tree
 
+    from aikb.check import Finding
     from aikb.graphs import Graph
     from aikb.mentions import Mention
     from aikb.search import Hit
@@ -130,6 +131,8 @@ _HTML_COMMENT = re.compile(r"<!--.*?(-->|$)", re.DOTALL)
 _BLOCK_ID_END = re.compile(r"\s*\^[A-Za-z0-9-]+\s*$")
 _TITLE_LINE = re.compile(r"^ {0,3}#[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
 _CALLOUT = re.compile(r"^\[!([A-Za-z-]+)\]([+-]?)\s*")
+
+_Item = TypeVar("_Item")
 
 EmbedSource = Callable[[str, str, tuple[str, ...], "str | None"], "tuple[str, str, str] | None"]
 """Given the embedding note and an embed's (note part, headings, block id), return
@@ -623,24 +626,37 @@ def list_json(
     ]
 
 
-def check_report(findings: Sequence[Any]) -> Group:
-    """``aikb check`` for people: findings grouped under each note's path."""
+def grouped_by_note(
+    items: Iterable[_Item], path_of: Callable[[_Item], str], row_of: Callable[[_Item], Text]
+) -> Group:
+    """Rows under a bold header per note path (items come sorted by path), a blank line
+    between notes: the layout of ``check`` and ``mentions``."""
     parts: list[RenderableType] = []
-    current = None
-    for finding in findings:
-        if finding.note != current:
+    current: str | None = None
+    for item in items:
+        path = path_of(item)
+        if path != current:
             if current is not None:
                 parts.append(Text())
-            current = finding.note
-            parts.append(text(finding.note, "bold"))
-        row = Text("  ")
-        row.append(f"{finding.line:>5}" if finding.line else "     ", "aikb.meta")
-        row.append("  ")
-        style = "aikb.broken" if finding.kind.startswith("missing") else "yellow"
-        row.append(f"{finding.kind:<20}", style)
-        row.append_text(text(finding.message))
-        parts.append(row)
+            current = path
+            parts.append(text(path, "bold"))
+        parts.append(row_of(item))
     return Group(*parts)
+
+
+def check_report(findings: Sequence[Finding]) -> Group:
+    """``aikb check`` for people: ``line  kind  message`` under each note's path."""
+
+    def row(finding: Finding) -> Text:
+        line = Text("  ")
+        line.append(f"{finding.line:>5}" if finding.line else "     ", "aikb.meta")
+        line.append("  ")
+        style = "aikb.broken" if finding.kind.startswith("missing") else "yellow"
+        line.append(f"{finding.kind:<20}", style)
+        line.append_text(text(finding.message))
+        return line
+
+    return grouped_by_note(findings, lambda f: f.note, row)
 
 
 # -- graph ------------------------------------------------------------------------------
@@ -735,21 +751,16 @@ def _mention_snippet(mention: Mention, width: int = 100) -> tuple[str, int, int]
 
 def mentions_report(found: Sequence[Mention]) -> Group:
     """Unlinked mentions grouped by note: ``line  snippet`` with the match highlighted."""
-    parts: list[RenderableType] = []
-    current = None
-    for mention in found:
-        if mention.path != current:
-            if current is not None:
-                parts.append(Text())
-            current = mention.path
-            parts.append(text(mention.path, "bold"))
+
+    def row(mention: Mention) -> Text:
         snippet, start, end = _mention_snippet(mention)
-        row = Text(f"  {mention.line:>5}  ", style="aikb.meta")
+        line = Text(f"  {mention.line:>5}  ", style="aikb.meta")
         body = text(snippet)
         body.stylize("aikb.match", start, end)
-        row.append_text(body)
-        parts.append(row)
-    return Group(*parts)
+        line.append_text(body)
+        return line
+
+    return grouped_by_note(found, lambda m: m.path, row)
 
 
 def mentions_json(found: Sequence[Mention]) -> list[dict[str, Any]]:
