@@ -419,9 +419,9 @@ def search(
 
             print_json(search_json(hits))
             return
-        from aikb.render import search_table
+        from aikb.render import SearchView
 
-        stdout().print(search_table(hits))
+        stdout().print(SearchView(hits))
 
 
 @app.command("list")
@@ -455,10 +455,10 @@ def list_concepts(
 
             print_json(list_json(concepts, out_counts, back_counts))
         else:
-            from aikb.render import list_table
+            from aikb.render import ListView
 
             if concepts:
-                emit(list_table(concepts, out_counts, back_counts), no_pager)
+                emit(ListView(concepts, out_counts, back_counts), no_pager)
         if not concepts:
             from aikb.errors import NotFound
 

@@ -85,6 +85,19 @@ def heading_key(text: str) -> str:
     return collapse("".join(out))
 
 
+_TITLE_LINE = re.compile(r"^ {0,3}#[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
+
+
+def drop_title_heading(markdown: str, title: str) -> str:
+    """A note's Markdown without its first line when that line is ``# Title`` repeating the
+    note's name (ignoring case and escapes): the heading says nothing the title does not."""
+    first, _, rest = markdown.lstrip("\n").partition("\n")
+    match = _TITLE_LINE.match(first)
+    if match and name_key(strip_escapes(match.group(1))) == name_key(title):
+        return rest
+    return markdown
+
+
 def sanitize(text: str) -> str:
     """Make note text safe for a terminal: control characters become visible placeholders.
 

@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.markdown import Markdown
+from rich.padding import Padding
 from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 from rich.theme import Theme
 
 from aikb.model import Backlink, Concept, ResolvedLink
-from aikb.normalize import name_key, sanitize, strip_escapes
+from aikb.normalize import drop_title_heading, sanitize
 
 if TYPE_CHECKING:
     from markdown_it.token import Token
@@ -129,7 +130,6 @@ _TAG = re.compile(r"^<\s*(/?)\s*([A-Za-z][A-Za-z0-9-]*)\b[^<>]*?(/?)\s*>$", re.D
 _ANY_TAG = re.compile(r"<\s*/?\s*([A-Za-z][A-Za-z0-9-]*)\b[^<>]*>")
 _HTML_COMMENT = re.compile(r"<!--.*?(-->|$)", re.DOTALL)
 _BLOCK_ID_END = re.compile(r"\s*\^[A-Za-z0-9-]+\s*$")
-_TITLE_LINE = re.compile(r"^ {0,3}#[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
 _CALLOUT = re.compile(r"^\[!([A-Za-z-]+)\]([+-]?)\s*")
 
 _Item = TypeVar("_Item")
@@ -418,10 +418,7 @@ def body_markdown(content: str, concept: Concept, context: RenderContext) -> Not
     if not concept.is_note and content:
         content = content.split("\n", 1)[1] if "\n" in content else ""
     elif content:
-        first, _, rest = content.lstrip("\n").partition("\n")
-        match = _TITLE_LINE.match(first)
-        if match and name_key(strip_escapes(match.group(1))) == name_key(concept.title):
-            content = rest
+        content = drop_title_heading(content, concept.title)
     return NoteMarkdown(
         content.strip("\n"),
         RenderContext(context.broken, context.embed, (concept.id,), context.budget, concept.note),
@@ -552,22 +549,40 @@ def show_json(
 # -- search and list -------------------------------------------------------------------
 
 
-def search_table(hits: Sequence[Hit]) -> Table:
-    """Search results: rank, concept, note, where it matched, snippet with highlights."""
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False, expand=False)
-    table.add_column("#", justify="right", style="aikb.meta", no_wrap=True)
-    table.add_column("concept", ratio=2)
-    table.add_column("matched", style="aikb.meta", no_wrap=True)
-    table.add_column("snippet", ratio=3)
-    for rank, hit in enumerate(hits, 1):
-        concept_cell = text(hit.concept.title, "bold")
-        concept_cell.append("\n")
-        concept_cell.append_text(text(hit.concept.path, "aikb.meta"))
+class SearchView:
+    """Search results: rank, concept and note, where it matched, and the snippet with the
+    matching words highlighted; a table on wide terminals, stacked below 70 columns."""
+
+    def __init__(self, hits: Sequence[Hit]) -> None:
+        self.hits = hits
+
+    def _snippet(self, hit: Hit) -> Text:
         snippet = text(hit.snippet)
         for start, end in hit.spans:
             snippet.stylize("aikb.match", start, end)
-        table.add_row(str(rank), concept_cell, hit.matched, snippet)
-    return table
+        return snippet
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if options.max_width < 70:
+            for rank, hit in enumerate(self.hits, 1):
+                head = Text(f"{rank}. ", style="aikb.meta")
+                head.append_text(text(hit.concept.title, "bold"))
+                head.append(f"  {hit.matched}", "aikb.meta")
+                yield head
+                yield text(f"   {hit.concept.path}", "aikb.meta")
+                yield Padding(self._snippet(hit), (0, 0, 0, 3))
+            return
+        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        table.add_column("#", justify="right", style="aikb.meta", no_wrap=True)
+        table.add_column("concept", ratio=2)
+        table.add_column("matched", style="aikb.meta", no_wrap=True)
+        table.add_column("snippet", ratio=3)
+        for rank, hit in enumerate(self.hits, 1):
+            concept_cell = text(hit.concept.title, "bold")
+            concept_cell.append("\n")
+            concept_cell.append_text(text(hit.concept.path, "aikb.meta"))
+            table.add_row(str(rank), concept_cell, hit.matched, self._snippet(hit))
+        yield table
 
 
 def search_json(hits: Sequence[Hit]) -> list[dict[str, Any]]:
@@ -584,28 +599,45 @@ def search_json(hits: Sequence[Hit]) -> list[dict[str, Any]]:
     ]
 
 
-def list_table(
-    concepts: Sequence[Concept], out_counts: dict[str, int], back_counts: dict[str, int]
-) -> Table:
-    """The concepts table: title, kind, note, aliases, links and backlinks counts."""
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    table.add_column("concept", ratio=3)
-    table.add_column("kind", no_wrap=True, style="aikb.meta")
-    table.add_column("note", ratio=2, style="aikb.meta", no_wrap=True, overflow="ellipsis")
-    table.add_column("aliases", ratio=2, no_wrap=True, overflow="ellipsis")
-    table.add_column("links", justify="right", no_wrap=True)
-    table.add_column("backlinks", justify="right", no_wrap=True)
-    for concept in concepts:
-        indent = "  " * max(concept.level - 1, 0) if not concept.is_note else ""
-        table.add_row(
-            text(indent + concept.title, "bold" if concept.is_note else ""),
-            concept.kind,
-            text(concept.path),
-            text(", ".join(concept.aliases)),
-            str(out_counts.get(concept.id, 0)),
-            str(back_counts.get(concept.id, 0)),
-        )
-    return table
+class ListView:
+    """The concepts table (title, kind, note, aliases, links, backlinks), fitted to the
+    width: aliases go below 90 columns, the note column below 60; counts are never cut."""
+
+    def __init__(
+        self, concepts: Sequence[Concept], out_counts: dict[str, int], back_counts: dict[str, int]
+    ) -> None:
+        self.concepts = concepts
+        self.out_counts = out_counts
+        self.back_counts = back_counts
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        wide, medium = width >= 90, width >= 60
+        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        table.add_column("concept", ratio=4, min_width=10, overflow="fold")
+        table.add_column("kind", no_wrap=True, style="aikb.meta", min_width=4)
+        if medium:
+            table.add_column("note", ratio=2, min_width=8, style="aikb.meta", overflow="ellipsis")
+        if wide:
+            table.add_column("aliases", ratio=3, min_width=8, overflow="ellipsis")
+        table.add_column("links" if medium else "→", justify="right", no_wrap=True)
+        table.add_column("backlinks" if medium else "←", justify="right", no_wrap=True)
+        for concept in self.concepts:
+            indent = "  " * max(concept.level - 1, 0) if not concept.is_note else ""
+            cells: list[RenderableType] = [
+                text(indent + concept.title, "bold" if concept.is_note else ""),
+                concept.kind,
+            ]
+            if medium:
+                cells.append(text(concept.path))
+            if wide:
+                cells.append(text(", ".join(concept.aliases)))
+            cells += [
+                str(self.out_counts.get(concept.id, 0)),
+                str(self.back_counts.get(concept.id, 0)),
+            ]
+            table.add_row(*cells)
+        yield table
 
 
 def list_json(

@@ -13,7 +13,7 @@ from typing import NamedTuple
 from aikb.errors import NotFound
 from aikb.index import Index
 from aikb.model import Concept, Link
-from aikb.normalize import collapse, name_key, strip_escapes
+from aikb.normalize import collapse, drop_title_heading, name_key, strip_escapes
 from aikb.syntax import split_wikilink
 from aikb.terms import stem, stems, swap_layout, words
 
@@ -243,7 +243,10 @@ def _search(index: Index, query: str, limit: int) -> list[Hit]:
     wanted = set(query_stems)
     for hit in hits:
         hit.score = round(hit.score, 1)
-        hit.snippet, hit.spans = snippet(index.own_text(hit.concept.id), wanted)
+        own = index.own_text(hit.concept.id)
+        if hit.concept.is_note:
+            own = drop_title_heading(own, hit.concept.title)
+        hit.snippet, hit.spans = snippet(own, wanted)
     return hits
 
 
