@@ -21,7 +21,6 @@ from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderR
 from rich.markdown import Markdown
 from rich.padding import Padding
 from rich.rule import Rule
-from rich.table import Table
 from rich.text import Text
 from rich.theme import Theme
 
@@ -572,6 +571,8 @@ class SearchView:
                 yield text(f"   {hit.concept.path}", "aikb.meta")
                 yield Padding(self._snippet(hit), (0, 0, 0, 3))
             return
+        from rich.table import Table
+
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
         table.add_column("#", justify="right", style="aikb.meta", no_wrap=True)
         table.add_column("concept", ratio=2)
@@ -613,6 +614,8 @@ class ListView:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = options.max_width
         wide, medium = width >= 90, width >= 60
+        from rich.table import Table
+
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
         table.add_column("concept", ratio=4, min_width=10, overflow="fold")
         table.add_column("kind", no_wrap=True, style="aikb.meta", min_width=4)
