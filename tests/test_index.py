@@ -169,13 +169,20 @@ def test_parallel_build_equals_serial(tmp_path: Path) -> None:
     assert serial.fulltext(["alias"], limit=1000) == parallel.fulltext(["alias"], limit=1000)
 
 
-def test_warm_run_parses_nothing(seed_dir: Path, tmp_path: Path) -> None:
+def test_warm_run_parses_nothing_and_an_edit_parses_one(tmp_path: Path) -> None:
+    vault = tmp_path / "vault"
+    shutil.copytree(BUNDLED, vault)
     path = tmp_path / "db.sqlite3"
-    first = Index.open(seed_dir, path)
-    assert first.sync().parsed == 1
-    second = Index.open(seed_dir, path)
+    first = Index.open(vault, path)
+    assert first.sync().parsed == len(list(vault.rglob("*.md")))
+    second = Index.open(vault, path)
     report = second.sync()
     assert report.parsed == 0 and report.removed == 0
+    touch(vault / "New.md", "# New\n[[Tokens]]\n")
+    assert second.sync().parsed == 1
+    (vault / "New.md").unlink()
+    report = second.sync()
+    assert (report.parsed, report.removed) == (0, 1)
 
 
 def test_cli_import_stays_lean() -> None:
@@ -237,3 +244,57 @@ def test_completion_does_not_scan_files(tmp_path: Path, isolated_env: Path) -> N
     )
     assert time.perf_counter() - start < 30
     assert "Temperature" in result.stdout.split()
+
+
+def _run(vault: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aikb", "--vault", str(vault), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "DROP TABLE links",
+        "DROP TABLE fts_data",
+        "UPDATE concepts SET aliases = '{bad json'",
+        "DELETE FROM notes",
+        "DELETE FROM concepts",
+        "pages",
+    ],
+)
+def test_damage_found_while_reading_is_repaired(tmp_path: Path, damage: str) -> None:
+    """Damage SQLite only notices when it reads a page or a table: the command rebuilds
+    the index and answers as if nothing happened."""
+    import sqlite3
+
+    vault = tmp_path / "vault"
+    shutil.copytree(BUNDLED, vault)
+    env = {**os.environ, "AIKB_CACHE_DIR": str(tmp_path / "cache")}
+    expected = _run(vault, "show", "context window", "--json", env=env)
+    assert expected.returncode == 0
+    checked = _run(vault, "check", "--json", env=env)
+    path = database_path(vault, tmp_path / "cache")
+    if damage == "pages":
+        with open(path, "r+b") as handle:  # scribble over pages in the middle of the file
+            size = handle.seek(0, 2)
+            for offset in range(size // 3, size // 3 * 2, 4096 * 3):
+                handle.seek(offset)
+                handle.write(os.urandom(512))
+    else:
+        conn = sqlite3.connect(path)
+        conn.execute(damage)
+        conn.commit()
+        conn.close()
+    for args, before in (
+        (["show", "context window", "--json"], expected),
+        (["check", "--json"], checked),
+    ):
+        result = _run(vault, *args, env=env)
+        assert "Traceback" not in result.stderr
+        assert (result.returncode, result.stdout) == (before.returncode, before.stdout)

@@ -42,6 +42,8 @@ app = typer.Typer(
 )
 
 MAX_WARNINGS = 20
+_OPENED: dict[str, Any] = {}
+"""The cache database the running command uses, so a damaged one can be rebuilt."""
 
 
 class GraphFormat(StrEnum):
@@ -150,7 +152,7 @@ def open_index(
     """
     import sqlite3
 
-    from aikb.index import CacheUnavailable, Index, database_path, remove_database
+    from aikb.index import CacheUnavailable, Index, database_path, is_busy, remove_database
     from aikb.vault import cache_dir, locate_vault
 
     options: Options = ctx.obj or Options()
@@ -159,11 +161,16 @@ def open_index(
     if rebuild and path is not None:
         remove_database(path)
     index: Index | None = None
+
+    def waiting() -> None:
+        warn("another aikb is updating the index; waiting for it")
+
     if path is not None:
         for attempt in range(2):
             try:
                 index = Index.open(root, path, threads=threads)
-                report = index.sync(progress=_progress())
+                report = index.sync(progress=_progress(), waiting=waiting)
+                _OPENED["database"] = path
                 break
             except CacheUnavailable as exc:
                 warn(f"{exc}; using an in-memory index")
@@ -173,6 +180,9 @@ def open_index(
                 if index is not None:
                     index.close()
                 index = None
+                if is_busy(exc):
+                    warn(f"the index {path} stays locked; using an in-memory index")
+                    break
                 if attempt:
                     warn(f"index {path} is unusable ({exc}); using an in-memory index")
                     break
@@ -222,8 +232,18 @@ def plural(count: int, word: str) -> str:
 
 
 def print_json(data: Any) -> None:
-    """JSON on stdout, UTF-8, indented."""
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    """JSON on stdout, UTF-8, indented. Characters a terminal could act on (DEL, C1
+    controls, bidirectional overrides; C0 is always escaped by JSON) are written as
+    ``\\u`` escapes, which decode to the same strings."""
+    import re
+
+    encoded = json.dumps(data, ensure_ascii=False, indent=2)
+    encoded = re.sub(
+        r"[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]",
+        lambda m: f"\\u{ord(m.group()):04x}",
+        encoded,
+    )
+    sys.stdout.write(encoded + "\n")
 
 
 def is_terminal() -> bool:
@@ -667,9 +687,30 @@ def browse(
 
 
 def main() -> None:
-    """Console-script entry point: run the app; a closed pipe or Ctrl-C ends quietly."""
+    """Console-script entry point: run the app; a closed pipe or Ctrl-C ends quietly.
+
+    If the cache database turns out to be damaged while a command reads it (a damaged
+    page is only found when read), it is deleted and the command runs once more on a
+    rebuilt index, with one warning.
+    """
+    import sqlite3
+
     try:
-        app(prog_name="aikb")
+        try:
+            app(prog_name="aikb", standalone_mode=True)
+        except sqlite3.DatabaseError as exc:
+            path = _OPENED.pop("database", None)
+            if path is None:
+                raise
+            from aikb.index import remove_database
+
+            warn(f"the index {path} is damaged ({exc}); rebuilding it")
+            remove_database(path)
+            try:
+                app(prog_name="aikb")
+            except sqlite3.DatabaseError as again:
+                warn(f"the index is unusable ({again}); try again with --no-cache")
+                sys.exit(2)
     except KeyboardInterrupt:
         sys.stderr.write("\n")
         sys.exit(130)

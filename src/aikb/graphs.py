@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from aikb.index import Index
 from aikb.model import Concept, ResolvedLink
+from aikb.normalize import sanitize
 
 UNRESOLVED = "unresolved"
 
@@ -146,8 +147,9 @@ def to_json(graph: Graph) -> dict[str, object]:
 
 
 def _dot_string(text: str) -> str:
-    """A DOT double-quoted string: backslashes and quotes escaped, line breaks as spaces."""
-    cleaned = " ".join(text.split())
+    """A DOT double-quoted string: backslashes and quotes escaped, line breaks as spaces,
+    control characters made visible (see :func:`aikb.normalize.sanitize`)."""
+    cleaned = " ".join(sanitize(text).split())
     return '"' + cleaned.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -176,7 +178,7 @@ def to_dot(graph: Graph) -> str:
 def _mermaid_label(text: str) -> str:
     """Mermaid node text in double quotes: quotes and the characters Mermaid reads as markup
     become HTML entity codes (``#quot;``), line breaks become spaces."""
-    cleaned = " ".join(text.split())
+    cleaned = " ".join(sanitize(text).split())
     for char, code in (
         ("&", "#amp;"),
         ('"', "#quot;"),

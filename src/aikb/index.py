@@ -24,14 +24,14 @@ import marshal
 import os
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aikb import __version__
 from aikb.model import NOTE_KIND, Backlink, Concept, Link, Problem, ResolvedLink
 from aikb.normalize import link_key, normalize_text
-from aikb.vault import FileStat, read_text, scan
+from aikb.vault import FileStat, printable, read_text, scan
 
 if TYPE_CHECKING:
     from aikb.build import Progress, Row, Rows
@@ -47,6 +47,10 @@ def split_headings(stored: str) -> tuple[str, ...]:
 
 
 SCHEMA_VERSION = "9"
+LOCK_WAIT = 60
+"""Seconds to wait for another process that is updating the index (then: in memory)."""
+READ_WAIT = 5
+"""Seconds a read waits for a lock (readers are never blocked by writers in WAL mode)."""
 PRELOAD_LINKS = 2000
 """Re-resolving more links than this loads every heading at once rather than per note."""
 TEXT_CACHE = 256
@@ -222,7 +226,7 @@ class Index:
 
     def _prepare_file(self) -> None:
         conn = self.conn
-        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute(f"PRAGMA busy_timeout = {READ_WAIT * 1000}")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
         if mode is None or str(mode[0]).lower() != "wal":
             raise sqlite3.DatabaseError("cannot switch to WAL")
@@ -231,9 +235,13 @@ class Index:
         stamp: dict[str, str] = {}
         with contextlib.suppress(sqlite3.OperationalError):
             stamp = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        if stamp.get("schema") != _version_tag() or stamp.get("root") != str(self.root):
+        if stamp.get("schema") != _version_tag() or stamp.get("root") != self._root_stamp():
             self._drop_all()
             self._create()
+
+    def _root_stamp(self) -> str:
+        """The vault's resolved path as stored in ``meta`` (undecodable bytes replaced)."""
+        return printable(str(self.root.resolve()))
 
     def _drop_all(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
@@ -249,7 +257,7 @@ class Index:
                 conn.execute(statement)
         self._create_indexes()
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (_version_tag(),))
-        conn.execute("INSERT OR REPLACE INTO meta VALUES ('root', ?)", (str(self.root),))
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('root', ?)", (self._root_stamp(),))
         conn.execute("COMMIT")
 
     def _create_indexes(self) -> None:
@@ -267,25 +275,47 @@ class Index:
 
     # -- building --------------------------------------------------------------------------
 
-    def sync(self, progress: Progress | None = None, jobs: int | None = None) -> SyncReport:
+    def sync(
+        self,
+        progress: Progress | None = None,
+        jobs: int | None = None,
+        waiting: Callable[[], None] | None = None,
+    ) -> SyncReport:
         """Bring the index up to date with the files.
 
         Parses new and changed notes, drops deleted ones and re-resolves the links whose
         meaning may have changed. Cheap when nothing changed: one stat per note file.
         ``progress(done, total)`` is called while parsing; ``jobs`` caps the worker
         processes (default: one per core). Safe against a concurrent sync in another
-        process: the write lock is taken before deciding what to do.
+        process: the write lock is taken before deciding what to do; if another process
+        holds it, ``waiting()`` is called once and the lock is awaited up to
+        :data:`LOCK_WAIT` seconds (then :class:`sqlite3.OperationalError` is raised).
+        The report's problems are those of the files parsed now, and listing problems
+        (unreadable folders, undecodable names) when they changed.
         """
         listing = scan(self.root)
-        report = SyncReport(len(listing.notes), list(listing.problems))
-        if not self._stale(listing.notes, listing.attachments):
+        report = SyncReport(len(listing.notes))
+        snapshot = (listing.notes, listing.attachments, [str(p) for p in listing.problems])
+        saved = self._saved_snapshot()
+        complete = saved is not None and self._complete(saved)
+        if complete and saved == snapshot:
             return report
+        report.problems.extend(listing.problems)
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        self._begin_write(waiting)
         try:
+            if not complete:
+                conn.execute("DELETE FROM notes")  # rows were lost: parse everything again
             self._update(listing.notes, set(listing.attachments), report, progress, jobs)
+            conn.execute("DELETE FROM problems WHERE nid IS NULL")
+            conn.executemany(
+                "INSERT INTO problems VALUES (NULL,?,?,?,?)",
+                [(p.path, p.line, p.message, p.kind) for p in listing.problems],
+            )
             conn.execute("DELETE FROM meta WHERE key = 'names'")
-            self._save_snapshot(listing.notes, listing.attachments)
+            conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('snapshot', ?)", (marshal.dumps(snapshot),)
+            )
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -337,6 +367,17 @@ class Index:
         deferred: list[Row] | None = None
         texts: list[str] = []
         if full:
+            for table in (
+                "concepts",
+                "names",
+                "links",
+                "blocks",
+                "tags",
+                "problems",
+                "fts",
+                "vocab",
+            ):
+                conn.execute(f"DELETE FROM {table}")  # leftovers of a damaged database
             self._drop_indexes()  # bulk insert first, index once at the end
             deferred = []
         for batch in prepare_all(self.root, todo, progress, jobs):
@@ -361,21 +402,45 @@ class Index:
         else:
             report.relinked = self._resolve(affected, changed)
 
-    def _stale(self, files: dict[str, tuple[int, int]], attachments: list[str]) -> bool:
-        """Whether the files differ from what the index holds: one comparison with the
-        snapshot written by the last update (cheaper than reading every row)."""
+    def _saved_snapshot(self) -> tuple[object, ...] | None:
+        """The listing saved by the last update (files, attachments, listing problems):
+        comparing it with a fresh listing is one cheap test for "anything changed?"."""
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'snapshot'").fetchone()
         if row is None:
-            return True
+            return None
         try:
-            snapshot = marshal.loads(row[0])
+            saved = marshal.loads(row[0])
         except (EOFError, ValueError, TypeError):
-            return True
-        return bool(snapshot != (files, attachments))
+            return None
+        return saved if isinstance(saved, tuple) and len(saved) == 3 else None
 
-    def _save_snapshot(self, files: dict[str, tuple[int, int]], attachments: list[str]) -> None:
-        blob = marshal.dumps((files, attachments))
-        self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('snapshot', ?)", (blob,))
+    def _complete(self, snapshot: tuple[object, ...]) -> bool:
+        """Whether every note of a saved listing has its row and its concept row (a damaged
+        database may have lost some: then everything is parsed again)."""
+        files = snapshot[0]
+        counts = self.conn.execute(
+            "SELECT (SELECT count(*) FROM notes), (SELECT count(*) FROM concepts WHERE seq = 0)"
+        ).fetchone()
+        return isinstance(files, dict) and counts[0] == counts[1] == len(files)
+
+    def _begin_write(self, waiting: Callable[[], None] | None) -> None:
+        """Take the write lock; when another process holds it, say so and wait for it."""
+        conn = self.conn
+        if self.path is None:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        conn.execute("PRAGMA busy_timeout = 200")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            if waiting is not None:
+                waiting()
+            conn.execute(f"PRAGMA busy_timeout = {LOCK_WAIT * 1000}")
+            conn.execute("BEGIN IMMEDIATE")
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {READ_WAIT * 1000}")
 
     def _delete_note(self, nid: int) -> None:
         conn = self.conn
@@ -1013,12 +1078,24 @@ def _build_concepts(rows: Sequence[Sequence[object]], names: dict[int, list[str]
                 end_line=int(str(end_line)),
                 parent=parent_id,
                 names=tuple(names.get(int(str(cid)), ())),
-                aliases=tuple(json.loads(str(aliases))),
-                tags=tuple(json.loads(str(tags))),
+                aliases=_json_list(aliases),
+                tags=_json_list(tags),
                 breadcrumb=tuple(crumbs),
             )
         )
     return out
+
+
+def _json_list(stored: object) -> tuple[str, ...]:
+    """A JSON list of strings from a column; damage raises :class:`sqlite3.DatabaseError`
+    (so the caller rebuilds the index) rather than a decoding error."""
+    try:
+        value = json.loads(str(stored))
+    except ValueError:
+        raise sqlite3.DatabaseError("damaged index: a column is not JSON") from None
+    if not isinstance(value, list):
+        raise sqlite3.DatabaseError("damaged index: a column is not a JSON list")
+    return tuple(str(item) for item in value)
 
 
 def _version_tag() -> str:
@@ -1061,9 +1138,7 @@ def _link_from_row(row: Sequence[object]) -> ResolvedLink:
         resolved=resolved if isinstance(resolved, str) else None,
         reason=reason if isinstance(reason, str) else None,  # type: ignore[arg-type]
         attachment=attachment if isinstance(attachment, str) else None,
-        candidates=tuple(str(c) for c in json.loads(candidates))
-        if isinstance(candidates, str)
-        else (),
+        candidates=_json_list(candidates) if isinstance(candidates, str) else (),
         note=str(note),
         path=str(path),
     )
@@ -1115,6 +1190,12 @@ def remove_database(path: Path) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
         with contextlib.suppress(FileNotFoundError):
             os.remove(str(path) + suffix)
+
+
+def is_busy(exc: sqlite3.Error) -> bool:
+    """True for "database is locked" or "busy": another process holds the lock."""
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 def _is_corruption(exc: sqlite3.DatabaseError) -> bool:

@@ -14,7 +14,8 @@ _SPACES = re.compile(r"\s+")
 # CommonMark: a backslash before ASCII punctuation escapes it.
 _ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 # C0 controls except TAB and LF, DEL, and the C1 block.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_LINE_BREAKS = re.compile(r"[\n\t]")
 
 
 def nfc(text: str) -> str:
@@ -103,11 +104,22 @@ def sanitize(text: str) -> str:
 
     C0 controls (except tab and newline) and DEL become their Unicode "control picture"
     (ESC -> U+241B), C1 controls become U+FFFD; nothing a note contains can move the
-    cursor, change colours or ring the bell.
+    cursor, change colours, set the window title or ring the bell. Bidirectional
+    override and isolate controls (which can make ``gnp.exe`` display as ``exe.png``) and
+    lone surrogates (undecodable file names) become U+FFFD too.
     """
     if not _CONTROL.search(text):
         return text
     return _CONTROL.sub(_picture, text)
+
+
+def sanitize_line(text: str) -> str:
+    """:func:`sanitize` for text that must stay on one line (names, paths, titles):
+    newlines and tabs become visible too (U+2424, U+2409)."""
+    text = sanitize(text)
+    if "\n" in text or "\t" in text:
+        text = _LINE_BREAKS.sub(lambda m: "\u2424" if m.group() == "\n" else "\u2409", text)
+    return text
 
 
 def _picture(match: re.Match[str]) -> str:

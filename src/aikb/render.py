@@ -25,7 +25,7 @@ from rich.text import Text
 from rich.theme import Theme
 
 from aikb.model import Backlink, Concept, ResolvedLink
-from aikb.normalize import drop_title_heading, sanitize
+from aikb.normalize import drop_title_heading, sanitize, sanitize_line
 
 if TYPE_CHECKING:
     from markdown_it.token import Token
@@ -383,8 +383,9 @@ def _quote(tokens: list[Token]) -> list[Token]:
 
 
 def text(value: str, style: str = "") -> Text:
-    """User data as a rich Text: literal (no markup), control characters made visible."""
-    return Text(sanitize(value), style=style)
+    """One-line user data (a name, path, title or snippet) as a rich Text: literal (no
+    markup), control characters and line breaks made visible."""
+    return Text(sanitize_line(value), style=style)
 
 
 def title_block(concept: Concept) -> Group:

@@ -75,7 +75,8 @@ def locate_vault(option: str | None, env: Mapping[str, str] | None = None) -> Pa
     3. ``vault = "PATH"`` in the config file (see :func:`config_file`);
     4. the bundled sample vault (:func:`bundled_vault`).
 
-    ``~`` is expanded. Returns the resolved absolute path. Raises :class:`VaultError` when
+    ``~`` is expanded. Returns the absolute path as the user wrote it (symlinks kept, so
+    an editor opens the files under the path the user knows). Raises :class:`VaultError` when
     the chosen path does not exist or is not a directory, and :class:`ConfigError` when the
     config file cannot be parsed.
     """
@@ -98,7 +99,7 @@ def locate_vault(option: str | None, env: Mapping[str, str] | None = None) -> Pa
         raise VaultError(f"vault not found: {chosen} (from {source})")
     if not vault.is_dir():
         raise VaultError(f"vault is not a directory: {chosen} (from {source})")
-    return vault.resolve()
+    return vault.absolute()
 
 
 def _configured_vault(path: Path) -> str | None:
@@ -187,6 +188,15 @@ def scan(root: Path) -> Listing:
             name = entry.name
             if name[0] == ".":
                 continue
+            if not _decodable(name):
+                problems.append(
+                    Problem(
+                        printable(prefix + name),
+                        0,
+                        "file name is not valid UTF-8, skipped (rename it)",
+                    )
+                )
+                continue
             try:
                 if entry.is_dir(follow_symlinks=False):
                     pending.append((prefix + name, fd))
@@ -210,6 +220,20 @@ def scan(root: Path) -> Listing:
         if fd is not None and not waiting.get(fd):
             os.close(fd)
     return Listing(notes, attachments, problems)
+
+
+def _decodable(name: str) -> bool:
+    """False for a name holding bytes that are not UTF-8 (Python keeps them as surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(path: str) -> str:
+    """A path with undecodable bytes shown as U+FFFD, safe to store and print."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _release(fd: int | None, waiting: dict[int, int]) -> None:
