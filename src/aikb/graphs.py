@@ -61,9 +61,12 @@ def _target(item: ResolvedLink) -> Node | None:
 
 def local_graph(index: Index, concept: Concept, depth: int = 1) -> Graph:
     """The concepts within ``depth`` steps of ``concept`` (breadth first), following
-    outgoing links, backlinks, the parent section and child sections in both directions.
+    outgoing links, backlinks, the parent section and child sections.
 
-    Unresolved targets are leaves. Raises nothing; ``depth`` < 1 gives the concept alone.
+    Links written in a concept's subsections, and links into them, count as the
+    concept's own (the subsection is a further step, through its section edge), so every
+    node is joined to the root within ``depth`` steps. Unresolved targets are leaves.
+    ``depth`` < 1 gives the concept alone.
     """
     nodes: dict[str, Node] = {concept.id: _node(concept)}
     edges: dict[Edge, None] = {}
@@ -86,15 +89,12 @@ def local_graph(index: Index, concept: Concept, depth: int = 1) -> Graph:
                     nodes.setdefault(leaf.id, leaf)
                     edges[Edge(current.id, leaf.id, kind)] = None
         for backlink in index.backlinks(current):
+            # A link into one of this concept's subsections counts as a link to it: the
+            # subsection itself is one more step away, through a section edge.
             source = index.concept(backlink.source)
             if source is not None:
-                target_id = backlink.target or current.id
-                edges[Edge(source.id, target_id, "link")] = None
+                edges[Edge(source.id, current.id, "link")] = None
                 neighbours.append(source)
-                if target_id not in nodes:
-                    found = index.concept(target_id)
-                    if found is not None:
-                        neighbours.append(found)
         if current.parent:
             parent = index.concept(current.parent)
             if parent is not None:

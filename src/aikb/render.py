@@ -704,8 +704,8 @@ def graph_tree(graph: Graph) -> Tree:
     """A graph as a rich Tree.
 
     Around a concept: the concept at the root, then each neighbour once, where it was first
-    reached: ``→`` a link, ``⤷`` an embed, ``←`` a backlink, ``§`` a section; unresolved
-    targets in red. The whole vault: notes at the root, their sections nested, and each
+    reached: ``→`` a link, ``⤷`` an embed, ``←`` a backlink, ``§`` a subsection, ``↑``
+    the enclosing section; unresolved targets in red. The whole vault: notes at the root, their sections nested, and each
     concept's outgoing links as leaves.
     """
     from rich.tree import Tree
@@ -742,9 +742,7 @@ def graph_tree(graph: Graph) -> Tree:
             following = []
             for node_id, branch in frontier:
                 steps = [(t, _EDGE_ARROWS.get(k, "→")) for t, k in out_edges.get(node_id, [])]
-                steps += [
-                    (s, "§↑" if k == "section" else "←") for s, k in in_edges.get(node_id, [])
-                ]
+                steps += [(s, "↑" if k == "section" else "←") for s, k in in_edges.get(node_id, [])]
                 for other, arrow in steps:
                     if other in placed:
                         continue
