@@ -705,8 +705,8 @@ def graph_tree(graph: Graph) -> Tree:
 
     Around a concept: the concept at the root, then each neighbour once, where it was first
     reached: ``→`` a link, ``⤷`` an embed, ``←`` a backlink, ``§`` a subsection, ``↑``
-    the enclosing section; unresolved targets in red. The whole vault: notes at the root, their sections nested, and each
-    concept's outgoing links as leaves.
+    the enclosing section; unresolved targets in red. The whole vault: notes at the root,
+    their sections nested, and each concept's outgoing links as leaves.
     """
     from rich.tree import Tree
 
