@@ -122,3 +122,12 @@ def test_same_name_prefers_the_linking_notes_folder(aikb: Runner, tmp_path: Path
     assert from_y[0]["resolved"] == "y/index"
     top = json.loads(aikb("show", "top", "--json", vault=tmp_path).stdout)["links"]
     assert top[0]["resolved"] == "x/index"  # same depth and length as y/index: alphabetical
+
+
+def test_exact_case_wins_among_names_differing_in_case(aikb: Runner, tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {"Note.md": "upper\n", "note.md": "lower\n", "a.md": "[[note]] [[Note]] [[NOTE]]\n"},
+    )
+    links = json.loads(aikb("show", "a", "--json", vault=tmp_path).stdout)["links"]
+    assert [link["resolved"] for link in links] == ["note", "Note", "Note"]

@@ -7,10 +7,11 @@ The rules, each from Obsidian's own behaviour:
   (``work/index``) matches a note whose path, from the vault root, ends with it; ``./``
   and ``../`` are relative to the linking note's folder and never leave the vault.
   Markdown links are tried relative to the linking note first, then from the root. When
-  several notes match, the one in the linking note's folder wins, then the shortest path
-  (fewest folders, then fewest characters), then the alphabetically first, so the answer
-  never depends on the order files were listed. No prefix or suffix of a *name* ever
-  matches (``[[todo]]`` never reaches ``another-todo.md``).
+  several notes match, a note whose name has the link's exact case wins (``note.md``
+  over ``Note.md`` for ``[[note]]``), then the one in the linking note's folder, then the
+  shortest path (fewest folders, then fewest characters), then the alphabetically
+  first, so the answer never depends on the order files were listed. No prefix or
+  suffix of a *name* ever matches (``[[todo]]`` never reaches ``another-todo.md``).
 * **Heading path** (:func:`find_heading`): ``[[N#A#B]]`` reaches the first heading ``B``
   (in file order) that has ``A`` among its ancestors. Exact text (case-insensitive,
   escapes and repeated spaces ignored) is tried first, then Obsidian's heading
@@ -280,8 +281,9 @@ class Catalog:
             return None, ()
         if len(candidates) == 1:
             return candidates[0], ()
-        same_folder = [c for c in candidates if folder_of(c) == here]
-        best = min(same_folder or candidates, key=tie_break_key)
+        exact = [c for c in candidates if c == name or c.endswith("/" + name)]
+        same_folder = [c for c in exact or candidates if folder_of(c) == here]
+        best = min(same_folder or exact or candidates, key=tie_break_key)
         return best, tuple(sorted((c for c in candidates if c != best), key=tie_break_key))
 
     def _candidates(self, name: str) -> list[str]:

@@ -384,7 +384,10 @@ class Index:
             kept = []
             for rows in batch:
                 if rows.id in taken:  # two file names that differ only in Unicode form
-                    message = f"same note id as another file ({rows.id}), skipped"
+                    message = (
+                        f"same note id as another file ({rows.id}): the names differ"
+                        " only in Unicode form; skipped"
+                    )
                     report.problems.append(Problem(rows.path, 0, message))
                     continue
                 taken.add(rows.id)
