@@ -22,6 +22,8 @@ STRONG = 85.0
 CLEAR_MARGIN = 4.0
 """``show`` accepts a fuzzy match only if it beats the runner-up concept by this much."""
 SNIPPET_WIDTH = 160
+WEAK = 60.0
+"""Below this, the best hit is a weak fuzzy guess: a keyboard-layout swap may do better."""
 PREFIX_SCORE = 86.0
 """Fuzzy score of a name the query is the beginning of (more as it gets longer)."""
 MAX_OTHERS = 5
@@ -194,13 +196,17 @@ def search(index: Index, query: str, limit: int = 10) -> list[Hit]:
     Names, aliases and headings are matched fuzzily (typos allowed), text with the
     full-text index (word forms of Russian and English). If nothing matches and the
     query looks typed in the wrong keyboard layout (``rjyntrcn``), the swapped query is
-    searched instead. Returns at most ``limit`` hits, best first.
+    searched too, and wins if it does better (only weak fuzzy hits, below :data:`WEAK`,
+    count as nothing). Returns at most ``limit`` hits, best first.
     """
     hits = _search(index, query, limit)
-    if not hits:
+    best = hits[0].score if hits else 0.0
+    if best < WEAK:
         swapped = swap_layout(query)
         if swapped:
-            hits = _search(index, swapped, limit)
+            other = _search(index, swapped, limit)
+            if other and other[0].score > best:
+                hits = other
     return hits
 
 
