@@ -8,7 +8,7 @@ Findings, each tied to a note and a line:
   tie-break (see :mod:`aikb.graph`) and the others;
 * ``invalid front matter``, ``encoding`` and ``unreadable file`` problems met while loading;
 * ``duplicate alias``: one alias (compared like names, case-insensitively) on two notes;
-* ``orphan`` (only when asked): a note with no resolved link in or out.
+* ``orphan`` (only when asked): a note with no resolved link to or from another note.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def check(index: Index, orphans: bool = False) -> list[Finding]:
             )
     if orphans:
         for path in index.orphans():
-            findings.append(Finding(path, 0, "orphan", None, "no links in or out"))
+            findings.append(Finding(path, 0, "orphan", None, "no links to or from other notes"))
     findings.sort(
         key=lambda f: (
             f.note.casefold(),

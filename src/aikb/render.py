@@ -662,37 +662,40 @@ def list_json(
     ]
 
 
-def grouped_by_note(
-    items: Iterable[_Item], path_of: Callable[[_Item], str], row_of: Callable[[_Item], Text]
-) -> Group:
-    """Rows under a bold header per note path (items come sorted by path), a blank line
-    between notes: the layout of ``check`` and ``mentions``."""
-    parts: list[RenderableType] = []
-    current: str | None = None
+def _by_path(items: Iterable[_Item], key: Callable[[_Item], str]) -> list[tuple[str, list[_Item]]]:
+    """Consecutive items with the same key, grouped (items come sorted by that key)."""
+    groups: list[tuple[str, list[_Item]]] = []
     for item in items:
-        path = path_of(item)
-        if path != current:
-            if current is not None:
-                parts.append(Text())
-            current = path
-            parts.append(text(path, "bold"))
-        parts.append(row_of(item))
-    return Group(*parts)
+        value = key(item)
+        if not groups or groups[-1][0] != value:
+            groups.append((value, []))
+        groups[-1][1].append(item)
+    return groups
 
 
 def check_report(findings: Sequence[Finding]) -> Group:
-    """``aikb check`` for people: ``line  kind  message`` under each note's path."""
+    """``aikb check`` for people: ``line  kind  message`` under each note's path; long
+    messages wrap inside their column."""
+    from rich.table import Table
 
-    def row(finding: Finding) -> Text:
-        line = Text("  ")
-        line.append(f"{finding.line:>5}" if finding.line else "     ", "aikb.meta")
-        line.append("  ")
-        style = "aikb.broken" if finding.kind.startswith("missing") else "yellow"
-        line.append(f"{finding.kind:<20}", style)
-        line.append_text(text(finding.message))
-        return line
-
-    return grouped_by_note(findings, lambda f: f.note, row)
+    width = max((len(f.kind) for f in findings), default=0)
+    parts: list[RenderableType] = []
+    for path, group in _by_path(findings, lambda f: f.note):
+        parts.append(text(path, "bold"))
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(justify="right", style="aikb.meta", no_wrap=True, min_width=5)
+        grid.add_column(no_wrap=True, min_width=width)
+        grid.add_column(overflow="fold")
+        for finding in group:
+            style = "aikb.broken" if finding.kind.startswith("missing") else "yellow"
+            message = finding.message
+            if message.startswith(finding.kind):  # "invalid front matter (...)": say it once
+                message = message[len(finding.kind) :].strip()
+            grid.add_row(
+                str(finding.line) if finding.line else "", text(finding.kind, style), text(message)
+            )
+        parts.append(Padding(grid, (0, 0, 1, 2)))
+    return Group(*parts)
 
 
 # -- graph ------------------------------------------------------------------------------
@@ -769,32 +772,45 @@ def graph_tree(graph: Graph) -> Tree:
 # -- mentions ---------------------------------------------------------------------------
 
 
-def _mention_snippet(mention: Mention, width: int = 100) -> tuple[str, int, int]:
-    """The text around a mention, at most ``width`` characters, and the match's span in it."""
-    start = max(mention.start - width // 3, 0)
-    if start:
-        space = mention.text.find(" ", start, mention.start)
-        start = space + 1 if space >= 0 else start  # begin on a word
-    end = min(start + width, len(mention.text))
-    prefix = "…" if start else ""
-    suffix = "…" if end < len(mention.text) else ""
-    snippet = prefix + mention.text[start:end] + suffix
-    shift = len(prefix) - start
+def _window(line: str, start: int, width: int = 100) -> tuple[str, int]:
+    """At most ``width`` characters of ``line`` around offset ``start``, beginning on a word:
+    ``(snippet, shift)``, where ``offset + shift`` is an offset's place in the snippet."""
+    first = max(start - width // 3, 0)
+    if first:
+        space = line.find(" ", first, start)
+        first = space + 1 if space >= 0 else first
+    last = min(first + width, len(line))
+    prefix = "…" if first else ""
+    suffix = "…" if last < len(line) else ""
+    return prefix + line[first:last] + suffix, len(prefix) - first
+
+
+def _mention_snippet(mention: Mention) -> tuple[str, int, int]:
+    """The text around a mention and the match's span in it."""
+    snippet, shift = _window(mention.text, mention.start)
     return snippet, mention.start + shift, mention.end + shift
 
 
 def mentions_report(found: Sequence[Mention]) -> Group:
-    """Unlinked mentions grouped by note: ``line  snippet`` with the match highlighted."""
+    """Unlinked mentions grouped by note: ``line  snippet``, every mention on the line
+    highlighted (one row per line)."""
+    from rich.table import Table
 
-    def row(mention: Mention) -> Text:
-        snippet, start, end = _mention_snippet(mention)
-        line = Text(f"  {mention.line:>5}  ", style="aikb.meta")
-        body = text(snippet)
-        body.stylize("aikb.match", start, end)
-        line.append_text(body)
-        return line
-
-    return grouped_by_note(found, lambda m: m.path, row)
+    parts: list[RenderableType] = []
+    for path, group in _by_path(found, lambda m: m.path):
+        parts.append(text(path, "bold"))
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(justify="right", style="aikb.meta", no_wrap=True, min_width=5)
+        grid.add_column(overflow="fold")
+        for _, same_line in _by_path(group, lambda m: f"{m.line}"):
+            first = same_line[0]
+            snippet, shift = _window(first.text, first.start)
+            body = text(snippet)
+            for mention in same_line:
+                body.stylize("aikb.match", mention.start + shift, mention.end + shift)
+            grid.add_row(str(first.line), body)
+        parts.append(Padding(grid, (0, 0, 1, 2)))
+    return Group(*parts)
 
 
 def mentions_json(found: Sequence[Mention]) -> list[dict[str, Any]]:
