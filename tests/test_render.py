@@ -96,3 +96,24 @@ def test_narrow_terminal(aikb: Runner) -> None:
     result = aikb("show", "context window", env={"COLUMNS": "40"})
     assert result.exit_code == 0
     assert max(len(line) for line in result.stdout.splitlines()) <= 40
+
+
+def test_embed_is_a_block_where_it_is_written(aikb: Runner, tmp_path: Path) -> None:
+    (tmp_path / "Heads.md").write_text("# One\none text\n## Two\ntwo text\n", encoding="utf-8")
+    (tmp_path / "Page.md").write_text("Before it\n![[Heads#Two]]\nafter it\n", encoding="utf-8")
+    out = aikb("show", "Page", vault=tmp_path).stdout
+    before, embedded, after = out.index("Before it"), out.index("two text"), out.index("after it")
+    assert before < embedded < after
+    assert "▌ two text" in out.replace("▌ ▌", "▌")
+
+
+def test_huge_note_is_clipped_not_slow(aikb: Runner, tmp_path: Path) -> None:
+    (tmp_path / "Big.md").write_text(
+        "# Big\n" + "A line of text [[Big]].\n" * 20_000, encoding="utf-8"
+    )
+    result = aikb("show", "Big", vault=tmp_path)
+    assert result.exit_code == 0
+    assert "more lines not shown; --raw prints them all" in result.stdout
+    assert (
+        "… and 19800 more (--json lists all)" in result.stdout or "Links (20000)" in result.stdout
+    )

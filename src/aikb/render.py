@@ -233,26 +233,57 @@ def rewrite(tokens: list[Token], context: RenderContext) -> list[Token]:
                 index += 3  # a paragraph that is only "^block-id"
                 continue
         if kind == "inline":
-            embeds: list[Token] = []
-            token.children = _rewrite_inline(token.children or [], context, embeds)
-            out.append(token)
-            if embeds:
-                # Close the paragraph (and any open containers stay open), then transclude.
-                index += 1
-                while (
-                    index < len(tokens)
-                    and tokens[index].nesting == -1
-                    and tokens[index].type == "paragraph_close"
-                ):
-                    out.append(tokens[index])
-                    index += 1
-                out.extend(embeds)
+            token.children = _rewrite_inline(token.children or [], context)
+            in_paragraph = (
+                bool(out)
+                and out[-1].type == "paragraph_open"
+                and index + 1 < len(tokens)
+                and tokens[index + 1].type == "paragraph_close"
+            )
+            if in_paragraph and any(c.meta.get("blocks") for c in token.children):
+                # An embed is a block where it is written: the paragraph is cut around it.
+                out.pop()
+                for segment, blocks in _split_at_embeds(token.children):
+                    out.extend(_paragraph_of(segment))
+                    out.extend(blocks)
+                index += 2
                 continue
+            out.append(token)  # in a table cell or heading, an embed stays a one-line mark
             index += 1
             continue
         out.append(token)
         index += 1
     return out
+
+
+def _split_at_embeds(children: list[Token]) -> list[tuple[list[Token], list[Token]]]:
+    """Inline children cut after each transcluding embed: ``(inline tokens up to and
+    including the embed's mark, the embedded blocks)``, the rest last with no blocks."""
+    parts: list[tuple[list[Token], list[Token]]] = []
+    current: list[Token] = []
+    for child in children:
+        if not current and child.type == "hardbreak":
+            continue  # the line break after an embed belongs to the embed
+        current.append(child)
+        blocks = child.meta.get("blocks")
+        if blocks:
+            while len(current) > 1 and current[-2].type == "hardbreak":
+                current.pop(-2)
+            parts.append((current, blocks))
+            current = []
+    parts.append((current, []))
+    return parts
+
+
+def _paragraph_of(children: list[Token]) -> list[Token]:
+    """A paragraph holding these inline tokens, or nothing when they show nothing."""
+    while children and children[-1].type == "hardbreak":
+        children = children[:-1]
+    if not any(c.type != "hardbreak" and (c.content.strip() or c.nesting) for c in children):
+        return []
+    inline = make_token("inline", "", 0, "")
+    inline.children = children
+    return [make_token("paragraph_open", "p", 1), inline, make_token("paragraph_close", "p", -1)]
 
 
 def _paragraph(text: str) -> list[Token]:
@@ -266,9 +297,7 @@ def _html_to_text(html: str) -> str:
     return _ANY_TAG.sub(lambda m: "\n" if m.group(1).lower() in ("br", "p", "div") else "", text)
 
 
-def _rewrite_inline(
-    children: list[Token], context: RenderContext, embeds: list[Token]
-) -> list[Token]:
+def _rewrite_inline(children: list[Token], context: RenderContext) -> list[Token]:
     out: list[Token] = []
     for position, child in enumerate(children):
         kind = child.type
@@ -301,8 +330,9 @@ def _rewrite_inline(
             )
             if meta["embed"]:
                 tag = "wikilink_broken" if written in context.broken else "embed"
-                out.append(make_token(tag, tag, 0, sanitize(f"⤷ {label}")))
-                embeds.extend(_transclude(meta, context))
+                mark = make_token(tag, tag, 0, sanitize(f"⤷ {label}"))
+                mark.meta["blocks"] = _transclude(meta, context)
+                out.append(mark)
             else:
                 broken = written in context.broken
                 tag = "wikilink_broken" if broken else "wikilink"
@@ -476,6 +506,30 @@ def section(title: str, count: int) -> Text:
     return Text(f"{title} ({count})", style="aikb.heading")
 
 
+MAX_BODY = 100_000
+"""``show`` renders at most this many characters of a body (rich takes ~6 s per MB)."""
+MAX_ROWS = 200
+"""``show`` lists at most this many links, external links and backlinks each."""
+
+
+def _clip(content: str) -> tuple[str, int]:
+    """The start of a very long body, cut at a line end, and how many lines were left out."""
+    if len(content) <= MAX_BODY:
+        return content, 0
+    cut = content.rfind("\n", 0, MAX_BODY)
+    cut = cut if cut > 0 else MAX_BODY
+    return content[:cut], content.count("\n", cut) + 1
+
+
+def _capped(rows: list[Text], total: int) -> list[Text]:
+    """Rows, "none" when there are none, and a last line saying how many were not shown."""
+    if not total:
+        return [Text("  none", style="aikb.meta")]
+    if total > MAX_ROWS:
+        rows.append(Text(f"  … and {total - MAX_ROWS} more (--json lists all)", style="aikb.meta"))
+    return rows
+
+
 class ShowView:
     """Everything ``show`` prints for one concept, as one renderable."""
 
@@ -500,17 +554,21 @@ class ShowView:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         yield title_block(self.concept)
         yield Rule(style="aikb.meta")
-        yield body_markdown(self.content, self.concept, self.context)
+        content, hidden = _clip(self.content)
+        yield body_markdown(content, self.concept, self.context)
+        if hidden:
+            yield Text(f"… {hidden} more lines not shown; --raw prints them all", style="aikb.meta")
         yield Text()
         internal = [link for link in self.links if link.link.kind != "external"]
         external = [link for link in self.links if link.link.kind == "external"]
         yield section("Links", len(internal))
-        yield from link_lines(internal, self.titles) or [Text("  none", style="aikb.meta")]
+        yield from _capped(link_lines(internal[:MAX_ROWS], self.titles), len(internal))
         if external:
             yield section("External links", len(external))
-            yield from link_lines(external, self.titles)
+            yield from _capped(link_lines(external[:MAX_ROWS], self.titles), len(external))
         yield section("Backlinks", len(self.backlinks))
-        yield from backlink_lines(self.backlinks) or [Text("  none", style="aikb.meta")]
+        rows = backlink_lines(self.backlinks[:MAX_ROWS])
+        yield from _capped(rows, len(self.backlinks))
         for concept, content in self.expanded:
             yield Text()
             yield Rule(style="aikb.meta")
