@@ -25,6 +25,7 @@ VAULTS = FIXTURES / "vaults"
 def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own cache dir and no user config or vault from the environment."""
     home = tmp_path_factory.mktemp("home")
+    (home / "config.toml").write_text("# no vault set\n", encoding="utf-8")
     monkeypatch.setenv("AIKB_CACHE_DIR", str(home / "cache"))
     monkeypatch.setenv("AIKB_CONFIG", str(home / "config.toml"))
     monkeypatch.delenv("AIKB_VAULT", raising=False)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from aikb import __version__
+from aikb.errors import ConfigError, VaultError
 from aikb.vault import bundled_vault, locate_vault
 
 from .conftest import VAULTS, Runner
@@ -69,7 +70,12 @@ def test_vault_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert locate_vault(str(one), env) == one.resolve()
     assert locate_vault(None, env) == two.resolve()
     assert locate_vault(None, {"AIKB_CONFIG": str(config)}) == three.resolve()
-    assert locate_vault(None, {"AIKB_CONFIG": str(tmp_path / "none.toml")}) == bundled_vault()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))  # no user config file
+    assert locate_vault(None, {}) == bundled_vault()
+    with pytest.raises(ConfigError, match="config file not found"):
+        locate_vault(None, {"AIKB_CONFIG": str(tmp_path / "none.toml")})
+    with pytest.raises(VaultError, match="empty"):
+        locate_vault("", env)
 
 
 def test_bundled_vault_ships_with_the_package() -> None:

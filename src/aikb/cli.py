@@ -348,6 +348,7 @@ def show(
     term: Annotated[
         str,
         typer.Argument(
+            metavar="TERM",
             help="Note name, alias, heading, concept id or [[wikilink]].",
             autocompletion=complete_term,
         ),
@@ -414,7 +415,10 @@ def show(
 @app.command()
 def search(
     ctx: typer.Context,
-    query: Annotated[str, typer.Argument(help="Words to look for; typos and word forms are fine.")],
+    query: Annotated[
+        str,
+        typer.Argument(metavar="QUERY", help="Words to look for; typos and word forms are fine."),
+    ],
     limit: Annotated[
         int, typer.Option("--limit", "-n", min=1, help="Show at most N results.")
     ] = 10,
@@ -432,13 +436,15 @@ def search(
 
         index = open_index(ctx)
         hits = run_search(index, query, limit)
-        if not hits:
-            raise NotFound(f"nothing matches {query!r}")
         if as_json:
             from aikb.render import search_json
 
             print_json(search_json(hits))
+            if not hits:
+                raise NotFound(f"nothing matches {query!r}")
             return
+        if not hits:
+            raise NotFound(f"nothing matches {query!r}")
         from aikb.render import SearchView
 
         stdout().print(SearchView(hits))
@@ -595,7 +601,9 @@ def mentions(
     ctx: typer.Context,
     term: Annotated[
         str,
-        typer.Argument(help="The concept whose mentions to find.", autocompletion=complete_term),
+        typer.Argument(
+            metavar="TERM", help="The concept whose mentions to find.", autocompletion=complete_term
+        ),
     ],
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most N mentions.")] = 200,
     as_json: Annotated[
@@ -634,7 +642,10 @@ def mentions(
 @app.command("open")
 def open_in_editor(
     ctx: typer.Context,
-    term: Annotated[str, typer.Argument(help="The concept to open.", autocompletion=complete_term)],
+    term: Annotated[
+        str,
+        typer.Argument(metavar="TERM", help="The concept to open.", autocompletion=complete_term),
+    ],
     uri: Annotated[
         bool, typer.Option("--uri", help="Print the obsidian:// URI instead of opening an editor.")
     ] = False,
@@ -669,7 +680,9 @@ def browse(
     ctx: typer.Context,
     term: Annotated[
         str | None,
-        typer.Argument(help="Concept to start on (optional).", autocompletion=complete_term),
+        typer.Argument(
+            metavar="[TERM]", help="Concept to start on (optional).", autocompletion=complete_term
+        ),
     ] = None,
 ) -> None:
     """Read the vault in a terminal UI: live search, rendered notes, links and backlinks.

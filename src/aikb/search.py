@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from aikb.errors import NotFound
+from aikb.errors import NotFound, UsageError
 from aikb.index import Index
 from aikb.model import Concept, Link
 from aikb.normalize import collapse, drop_title_heading, name_key, strip_escapes
@@ -96,10 +96,11 @@ def lookup(index: Index, term: str) -> Lookup:
     """
     text, bracketed = _as_link(term)
     if not text.strip():
-        raise NotFound("empty term; give a note name, alias or heading")
+        raise UsageError("empty term; give a note name, alias or heading")
     found = index.concept_by_key(strip_escapes(text).strip())
     if found:
-        return Lookup(found, "id", found.id)
+        others, more = _same_name(index, name_key(text), found)
+        return Lookup(found, "id", found.id, others, more=more)
     note, headings, block, _ = split_wikilink(text)
     if bracketed or (("#" in text) and note):
         catalog = index.catalog()
@@ -109,14 +110,11 @@ def lookup(index: Index, term: str) -> Lookup:
             if concept:
                 return Lookup(concept, "link", text)
     key = name_key(text)
-    exact = index.by_name(key, limit=MAX_OTHERS + 2)
+    exact = index.by_name(key, limit=1)
     if exact:
-        concepts = list({c.id: c for c, _, _ in exact}.values())
-        matched = next(name for c, name, _ in exact if c.id == concepts[0].id)
-        notes = {c.note for c in concepts if c.is_note}
-        others = [c for c in concepts[1:] if not (is_title_heading(c) and c.note in notes)]
-        more = max(index.name_count(key) - len(concepts), 0) + max(len(others) - MAX_OTHERS, 0)
-        return Lookup(concepts[0], "name", matched, tuple(others[:MAX_OTHERS]), more=more)
+        chosen, matched, _ = exact[0]
+        others, more = _same_name(index, key, chosen)
+        return Lookup(chosen, "name", matched, others, more=more)
     ranked = fuzzy_names(index, text, limit=40)
     if ranked:
         best_id, best_score, best_name, _ = ranked[0]
@@ -137,6 +135,19 @@ def lookup(index: Index, term: str) -> Lookup:
             if cid not in suggestions and len(suggestions) < 5:
                 suggestions.append(cid)
     raise NotFound(f"no concept named {term!r}", suggestions)
+
+
+def _same_name(index: Index, key: str, chosen: Concept) -> tuple[tuple[Concept, ...], int]:
+    """Other concepts with the name key ``key`` (up to :data:`MAX_OTHERS`, notes first),
+    and how many more there are. A title heading of a note that is listed is left out:
+    ``# Context window`` in ``Context window.md`` is that note."""
+    found = [c for c, _, _ in index.by_name(key, limit=MAX_OTHERS + 3) if c.id != chosen.id]
+    distinct = list({c.id: c for c in found}.values())
+    notes = {c.note for c in (*distinct, chosen) if c.is_note}
+    others = [c for c in distinct if not (is_title_heading(c) and c.note in notes)]
+    total = max(index.name_count(key) - 1, 0) if key else 0
+    hidden = len(distinct) - len(others)
+    return tuple(others[:MAX_OTHERS]), max(total - hidden - min(len(others), MAX_OTHERS), 0)
 
 
 def fuzzy_names(index: Index, query: str, limit: int = 20) -> list[tuple[str, float, str, str]]:

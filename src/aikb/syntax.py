@@ -144,8 +144,9 @@ def _wikilink(state: StateInline, silent: bool) -> bool:
     if end < 0:
         return False
     inner = src[start:end]
-    # "[[a [[b]]" is text then a link to b; links never span lines.
-    if not inner.strip() or "\n" in inner or "[[" in inner:
+    # "[[a [[b]]" is text then a link to b, "[[[x]]]" a bracket then [[x]]; links never
+    # span lines.
+    if not inner.strip() or "\n" in inner or "[[" in inner or inner.startswith("["):
         return False
     if not silent:
         note, headings, block, label = split_wikilink(inner)

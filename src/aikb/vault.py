@@ -83,13 +83,15 @@ def locate_vault(option: str | None, env: Mapping[str, str] | None = None) -> Pa
     env = os.environ if env is None else env
     chosen: str | None = None
     source = ""
-    if option:
+    if option is not None:
+        if not option.strip():
+            raise VaultError("--vault is empty; give a folder")
         chosen, source = option, "--vault"
     elif env.get("AIKB_VAULT"):
         chosen, source = env["AIKB_VAULT"], "AIKB_VAULT"
     else:
         path = config_file(env)
-        configured = _configured_vault(path)
+        configured = _configured_vault(path, required=bool(env.get("AIKB_CONFIG")))
         if configured:
             chosen, source = configured, str(path)
     if chosen is None:
@@ -102,10 +104,12 @@ def locate_vault(option: str | None, env: Mapping[str, str] | None = None) -> Pa
     return vault.absolute()
 
 
-def _configured_vault(path: Path) -> str | None:
+def _configured_vault(path: Path, required: bool = False) -> str | None:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
+        if required:
+            raise ConfigError(f"config file not found: {path} (from AIKB_CONFIG)") from None
         return None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
