@@ -685,11 +685,9 @@ class ListView:
         table.add_column("links" if medium else "→", justify="right", no_wrap=True)
         table.add_column("backlinks" if medium else "←", justify="right", no_wrap=True)
         for concept in self.concepts:
-            indent = "  " * max(concept.level - 1, 0) if not concept.is_note else ""
-            cells: list[RenderableType] = [
-                text(indent + concept.title, "bold" if concept.is_note else ""),
-                concept.kind,
-            ]
+            indent = 0 if concept.is_note else min(2 * max(concept.level - 1, 0), width // 8)
+            title = text(concept.title, "bold" if concept.is_note else "")
+            cells: list[RenderableType] = [Padding(title, (0, 0, 0, indent)), concept.kind]
             if medium:
                 cells.append(text(concept.path))
             if wide:
