@@ -11,8 +11,6 @@ Heavy modules (the parser, YAML, rapidfuzz, rich's Markdown) are imported inside
 commands that use them, so ``aikb --help`` and ``aikb --version`` start fast.
 """
 
-from __future__ import annotations
-
 import json
 import os
 import sys
@@ -97,7 +95,7 @@ def main_options(
     ctx.obj = Options(vault=vault, no_cache=no_cache)
 
 
-def stdout() -> Console:
+def stdout() -> "Console":
     """The console for data (stdout); colour only on a terminal, NO_COLOR honoured."""
     from rich.console import Console
 
@@ -106,7 +104,7 @@ def stdout() -> Console:
     return Console(theme=THEME, highlight=False, soft_wrap=False)
 
 
-def stderr() -> Console:
+def stderr() -> "Console":
     """The console for warnings and messages (stderr)."""
     from rich.console import Console
 
@@ -140,8 +138,12 @@ def reporting() -> Iterator[None]:
 
 
 def open_index(
-    ctx: typer.Context, quiet: bool = False, rebuild: bool = False, threads: bool = False
-) -> Index:
+    ctx: typer.Context,
+    quiet: bool = False,
+    rebuild: bool = False,
+    threads: bool = False,
+    preload: tuple[str, ...] = (),
+) -> "Index":
     """Locate the vault, open its index (cache dir, or memory) and bring it up to date.
 
     An unusable cache (unwritable, locked, corrupt) never fails the command: it is rebuilt,
@@ -149,14 +151,36 @@ def open_index(
     (bad front matter, unreadable files) are printed once, when the note is parsed, unless
     ``quiet`` (the caller reports them itself). ``rebuild`` deletes the database first;
     ``threads`` lets other threads use the index (the TUI).
+
+    The vault's files are listed in a thread while this one imports the ``preload``
+    modules the command will need: listing is mostly waiting for ``stat``, which runs
+    without the interpreter lock, so the two overlap.
     """
+    import importlib
     import sqlite3
+    import threading
 
     from aikb.index import CacheUnavailable, Index, database_path, is_busy, remove_database
-    from aikb.vault import cache_dir, locate_vault
+    from aikb.vault import Listing, cache_dir, locate_vault, scan
 
     options: Options = ctx.obj or Options()
     root = locate_vault(options.vault)
+    found: list[Listing | BaseException] = []
+
+    def list_files() -> None:
+        try:
+            found.append(scan(root))
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            found.append(exc)
+
+    lister = threading.Thread(target=list_files, name="aikb-scan", daemon=True)
+    lister.start()
+    for module in preload:
+        importlib.import_module(module)
+    lister.join()
+    if isinstance(found[0], BaseException):
+        raise found[0]
+    listing = found[0]
     path = None if options.no_cache else database_path(root, cache_dir())
     if rebuild and path is not None:
         remove_database(path)
@@ -169,7 +193,7 @@ def open_index(
         for attempt in range(2):
             try:
                 index = Index.open(root, path, threads=threads)
-                report = index.sync(progress=_progress(), waiting=waiting)
+                report = index.sync(progress=_progress(), waiting=waiting, listing=listing)
                 _OPENED["database"] = path
                 break
             except CacheUnavailable as exc:
@@ -189,7 +213,7 @@ def open_index(
                 remove_database(path)
     if index is None:
         index = Index.open(root, None, threads=threads)
-        report = index.sync(progress=_progress())
+        report = index.sync(progress=_progress(), listing=listing)
     if not quiet:
         _print_problems([str(p) for p in report.problems])
     ctx.call_on_close(index.close)
@@ -280,7 +304,7 @@ def emit(renderable: Any, no_pager: bool = False) -> None:
         sys.stdout.write(text)
 
 
-def _completion_index(ctx: typer.Context) -> Index:
+def _completion_index(ctx: typer.Context) -> "Index":
     """The index for shell completion: the cached one as it is (no scan of the files, to
     answer fast), or a fresh in-memory one when there is none yet."""
     from aikb.index import Index, database_path
@@ -367,9 +391,9 @@ def show(
     Example: aikb show "context window"
     """
     with reporting():
+        index = open_index(ctx, preload=("aikb.search", "aikb.render"))
         from aikb.search import lookup
 
-        index = open_index(ctx)
         found = lookup(index, term)
         concept = found.concept
         if found.how == "fuzzy":
@@ -434,7 +458,7 @@ def search(
         from aikb.errors import NotFound
         from aikb.search import search as run_search
 
-        index = open_index(ctx)
+        index = open_index(ctx, preload=("aikb.render", "rapidfuzz.fuzz", "rapidfuzz.process"))
         hits = run_search(index, query, limit)
         if as_json:
             from aikb.render import search_json
@@ -473,7 +497,7 @@ def list_concepts(
     Example: aikb list --notes --tag llm
     """
     with reporting():
-        index = open_index(ctx)
+        index = open_index(ctx, preload=("aikb.render",))
         concepts = index.concepts(notes_only=notes, tag=tag)
         out_counts, back_counts = index.counts()
         if as_json:
@@ -574,7 +598,7 @@ def graph(
     with reporting():
         from aikb import graphs
 
-        index = open_index(ctx)
+        index = open_index(ctx, preload=("aikb.render",))
         if term is None:
             result = graphs.vault_graph(index)
         else:
@@ -622,7 +646,7 @@ def mentions(
         from aikb.mentions import mentions as find_mentions
         from aikb.search import lookup
 
-        index = open_index(ctx)
+        index = open_index(ctx, preload=("aikb.render", "aikb.mentions"))
         found = lookup(index, term)
         if found.how == "fuzzy":
             warn(f"showing {found.concept.id!r}, the closest match to {term!r}")

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from aikb import __version__
 from aikb.model import NOTE_KIND, Backlink, Concept, Link, Problem, ResolvedLink
 from aikb.normalize import link_key, normalize_text
-from aikb.vault import FileStat, printable, read_text, scan
+from aikb.vault import FileStat, Listing, printable, read_text, scan
 
 if TYPE_CHECKING:
     from aikb.build import Progress, Row, Rows
@@ -46,7 +46,7 @@ def split_headings(stored: str) -> tuple[str, ...]:
     return tuple(stored.split(HEADING_SEPARATOR)) if stored else ()
 
 
-SCHEMA_VERSION = "9"
+SCHEMA_VERSION = "10"
 LOCK_WAIT = 60
 """Seconds to wait for another process that is updating the index (then: in memory)."""
 READ_WAIT = 5
@@ -96,6 +96,7 @@ CREATE TABLE IF NOT EXISTS vocab(term TEXT PRIMARY KEY, stem TEXT NOT NULL) WITH
 
 _INDEXES = (
     "CREATE INDEX IF NOT EXISTS concepts_note ON concepts(nid, seq)",
+    "CREATE INDEX IF NOT EXISTS concepts_id_nocase ON concepts(id COLLATE NOCASE)",
     "CREATE INDEX IF NOT EXISTS notes_name ON notes(name_key)",
     "CREATE INDEX IF NOT EXISTS notes_path ON notes(path_key)",
     "CREATE INDEX IF NOT EXISTS attachments_name ON attachments(name_key)",
@@ -280,6 +281,7 @@ class Index:
         progress: Progress | None = None,
         jobs: int | None = None,
         waiting: Callable[[], None] | None = None,
+        listing: Listing | None = None,
     ) -> SyncReport:
         """Bring the index up to date with the files.
 
@@ -291,9 +293,11 @@ class Index:
         holds it, ``waiting()`` is called once and the lock is awaited up to
         :data:`LOCK_WAIT` seconds (then :class:`sqlite3.OperationalError` is raised).
         The report's problems are those of the files parsed now, and listing problems
-        (unreadable folders, undecodable names) when they changed.
+        (unreadable folders, undecodable names) when they changed. ``listing`` is the
+        vault's :func:`~aikb.vault.scan`, if the caller has just made it.
         """
-        listing = scan(self.root)
+        if listing is None:
+            listing = scan(self.root)
         report = SyncReport(len(listing.notes))
         snapshot = (listing.notes, listing.attachments, [str(p) for p in listing.problems])
         saved = self._saved_snapshot()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
@@ -113,6 +112,8 @@ def _configured_vault(path: Path, required: bool = False) -> str | None:
         return None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    import tomllib
+
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -228,6 +229,8 @@ def scan(root: Path) -> Listing:
 
 def _decodable(name: str) -> bool:
     """False for a name holding bytes that are not UTF-8 (Python keeps them as surrogates)."""
+    if name.isascii():
+        return True
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
