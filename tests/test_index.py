@@ -298,3 +298,18 @@ def test_damage_found_while_reading_is_repaired(tmp_path: Path, damage: str) -> 
         result = _run(vault, *args, env=env)
         assert "Traceback" not in result.stderr
         assert (result.returncode, result.stdout) == (before.returncode, before.stdout)
+
+
+def test_unicode_twin_names_are_reported_once_not_reparsed(tmp_path: Path) -> None:
+    import unicodedata
+
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    for form, text in (("NFC", "# A\n"), ("NFD", "# B\n")):
+        (vault / f"{unicodedata.normalize(form, 'Café')}.md").write_text(text, encoding="utf-8")
+    path = tmp_path / "db.sqlite3"
+    first = Index.open(vault, path).sync()
+    assert first.parsed == 2 and [p.kind for p in first.problems] == ["duplicate note"]
+    again = Index.open(vault, path)
+    assert again.sync().parsed == 0
+    assert [p.kind for p in again.problems()] == ["duplicate note"]

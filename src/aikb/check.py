@@ -6,7 +6,8 @@ Findings, each tied to a note and a line:
   ``missing attachment``;
 * ``ambiguous link``: a note name that several notes share, with the note chosen by the
   tie-break (see :mod:`aikb.graph`) and the others;
-* ``invalid front matter``, ``encoding`` and ``unreadable file`` problems met while loading;
+* ``invalid front matter``, ``encoding`` and ``unreadable file`` problems met while loading,
+  and ``duplicate note`` for a file whose name differs from another's only in Unicode form;
 * ``duplicate alias``: one alias (compared like names, case-insensitively) on two notes;
 * ``orphan`` (only when asked): a note with no resolved link to or from another note.
 """
@@ -20,6 +21,7 @@ from aikb.model import Link
 
 ORDER = (
     "unreadable file",
+    "duplicate note",
     "encoding",
     "invalid front matter",
     "missing note",

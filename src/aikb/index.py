@@ -310,8 +310,8 @@ class Index:
         try:
             if not complete:
                 conn.execute("DELETE FROM notes")  # rows were lost: parse everything again
-            self._update(listing.notes, set(listing.attachments), report, progress, jobs)
             conn.execute("DELETE FROM problems WHERE nid IS NULL")
+            self._update(listing.notes, set(listing.attachments), report, progress, jobs)
             conn.executemany(
                 "INSERT INTO problems VALUES (NULL,?,?,?,?)",
                 [(p.path, p.line, p.message, p.kind) for p in listing.problems],
@@ -319,6 +319,9 @@ class Index:
             conn.execute("DELETE FROM meta WHERE key = 'names'")
             conn.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('snapshot', ?)", (marshal.dumps(snapshot),)
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('notes', (SELECT count(*) FROM notes))"
             )
             conn.execute("COMMIT")
         except BaseException:
@@ -392,7 +395,9 @@ class Index:
                         f"same note id as another file ({rows.id}): the names differ"
                         " only in Unicode form; skipped"
                     )
-                    report.problems.append(Problem(rows.path, 0, message))
+                    skipped = Problem(rows.path, 0, message, "duplicate note")
+                    report.problems.append(skipped)
+                    conn.execute("INSERT INTO problems VALUES (NULL,?,?,?,?)", (*skipped,))
                     continue
                 taken.add(rows.id)
                 kept.append(rows)
@@ -422,13 +427,14 @@ class Index:
         return saved if isinstance(saved, tuple) and len(saved) == 3 else None
 
     def _complete(self, snapshot: tuple[object, ...]) -> bool:
-        """Whether every note of a saved listing has its row and its concept row (a damaged
-        database may have lost some: then everything is parsed again)."""
-        files = snapshot[0]
+        """Whether the notes the last update stored still have their rows and concept rows
+        (a damaged database may have lost some: then everything is parsed again)."""
+        del snapshot  # the count stored with it is what matters
         counts = self.conn.execute(
-            "SELECT (SELECT count(*) FROM notes), (SELECT count(*) FROM concepts WHERE seq = 0)"
+            "SELECT (SELECT count(*) FROM notes), (SELECT count(*) FROM concepts WHERE seq = 0),"
+            " (SELECT value FROM meta WHERE key = 'notes')"
         ).fetchone()
-        return isinstance(files, dict) and counts[0] == counts[1] == len(files)
+        return bool(counts[0] == counts[1] == int(counts[2] or -1))
 
     def _begin_write(self, waiting: Callable[[], None] | None) -> None:
         """Take the write lock; when another process holds it, say so and wait for it."""
