@@ -313,3 +313,33 @@ def test_unicode_twin_names_are_reported_once_not_reparsed(tmp_path: Path) -> No
     again = Index.open(vault, path)
     assert again.sync().parsed == 0
     assert [p.kind for p in again.problems()] == ["duplicate note"]
+
+
+def test_index_command_finds_damage_other_commands_cannot(tmp_path: Path) -> None:
+    """A scribbled page inside the full-text index is not noticed when read; ``aikb index``
+    runs SQLite's integrity checks and rebuilds."""
+    import sqlite3
+
+    vault = tmp_path / "vault"
+    shutil.copytree(BUNDLED, vault)
+    env = {**os.environ, "AIKB_CACHE_DIR": str(tmp_path / "cache")}
+    assert _run(vault, "index", env=env).returncode == 0
+    path = database_path(vault, tmp_path / "cache")
+    conn = sqlite3.connect(path)
+    pages = (
+        [r[0] for r in conn.execute("SELECT pageno FROM dbstat WHERE name = 'fts_data'")]
+        if conn.execute(
+            "SELECT 1 FROM pragma_compile_options WHERE compile_options LIKE '%DBSTAT%'"
+        ).fetchone()
+        else []
+    )
+    conn.close()
+    with open(path, "r+b") as handle:
+        for page in pages[1:] or [8]:
+            handle.seek((page - 1) * 4096 + 100)
+            handle.write(os.urandom(2000))
+    result = _run(vault, "index", env=env)
+    assert result.returncode == 0
+    assert "damaged" in result.stderr
+    fresh = _run(vault, "search", "context window", "--json", env=env)
+    assert json.loads(fresh.stdout)[0]["id"] == "Context window"

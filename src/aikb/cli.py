@@ -562,7 +562,9 @@ def build_index(
 ) -> None:
     """Build or update the vault's index now (other commands do it on demand).
 
-    Shows a progress bar on a terminal; uses all cores for a big vault.
+    Also checks the database itself (SQLite's integrity checks, which other commands skip
+    to stay fast) and rebuilds it if it is damaged. Shows a progress bar on a terminal;
+    uses all cores for a big vault.
 
     Example: aikb --vault ~/Obsidian/AI index --rebuild
     """
@@ -571,6 +573,12 @@ def build_index(
     with reporting():
         start = time.perf_counter()
         index = open_index(ctx, rebuild=rebuild)
+        if index.path is not None and not rebuild:
+            damage = index.damage()
+            if damage:
+                warn(f"the index {index.path} is damaged ({damage}); rebuilding it")
+                index.close()
+                index = open_index(ctx, rebuild=True)
         where = str(index.path) if index.path else "memory"
         elapsed = time.perf_counter() - start
         warn(f"indexed {plural(index.note_count(), 'note')} in {elapsed:.2f} s ({where})")

@@ -639,6 +639,20 @@ class Index:
             return Catalog(MemoryNames(notes, attachments), headings, blocks)
         return Catalog(_DatabaseNames(conn), headings, blocks)
 
+    def damage(self) -> str | None:
+        """What SQLite's integrity checks find wrong with the database (pages and the
+        full-text index), or None. Reads the whole database: for ``aikb index``, not for
+        every command."""
+        try:
+            rows = [str(r[0]) for r in self.conn.execute("PRAGMA quick_check")]
+            if rows != ["ok"]:
+                lines = [line for line in "\n".join(rows).splitlines() if "***" not in line]
+                return (lines[0] if lines else "damaged")[:100]
+            self.conn.execute("INSERT INTO fts(fts, rank) VALUES ('integrity-check', 1)")
+        except sqlite3.DatabaseError as exc:
+            return str(exc)
+        return None
+
     # -- concepts ----------------------------------------------------------------------------
 
     def _note_concepts(self, nid: int) -> list[Concept]:
