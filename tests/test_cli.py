@@ -52,6 +52,14 @@ def test_search_without_result_exits_1(aikb: Runner) -> None:
     assert "nothing matches" in result.stderr
 
 
+@pytest.mark.parametrize("query", ["", "   ", "\t"])
+def test_blank_search_is_a_usage_error(aikb: Runner, query: str) -> None:
+    result = aikb("search", query)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "empty query" in result.stderr
+
+
 @pytest.mark.parametrize("path", ["/no/such/vault", str(Path(__file__))])
 def test_bad_vault_is_one_line_exit_2(aikb: Runner, path: str) -> None:
     result = aikb("--vault", path, "list")
@@ -139,11 +147,30 @@ def test_list_filters(aikb: Runner) -> None:
     notes = json.loads(aikb("list", "--notes", "--json").stdout)
     assert notes and all(row["kind"] == "note" for row in notes)
     tagged = json.loads(aikb("list", "--tag", "markup", "--json", vault=MARKUP).stdout)
-    assert [row["id"] for row in tagged] == ["[bold]x", "[bold]x#[red]Title[/red]"] or [
-        row["id"] for row in tagged
-    ] == ["[bold]x"]
+    # Front-matter tags belong to the note, not to each of its sections.
+    assert [row["id"] for row in tagged] == ["[bold]x"]
     result = aikb("list", "--tag", "no-such-tag", vault=MARKUP)
     assert result.exit_code == 1
+
+
+@pytest.mark.parametrize(
+    ("columns", "headers", "hidden"),
+    [
+        ("120", ["concept", "kind", "aliases", "note", "links", "backlinks"], None),
+        ("80", ["concept", "kind", "aliases", "links", "backlinks"], "note not shown"),
+        ("40", ["concept", "kind", "→", "←"], "note and aliases not shown"),
+    ],
+)
+def test_list_fits_the_width(
+    aikb: Runner, seed_dir: Path, columns: str, headers: list[str], hidden: str | None
+) -> None:
+    result = aikb("list", vault=seed_dir, env={"COLUMNS": columns})
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == headers
+    assert max(len(line) for line in lines) <= int(columns)
+    assert "Context window" in result.stdout
+    assert (hidden in result.stdout) if hidden else ("not shown" not in result.stdout)
 
 
 def test_piped_output_has_no_colour(aikb: Runner) -> None:

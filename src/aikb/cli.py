@@ -455,9 +455,11 @@ def search(
     Example: aikb search "контекстное окно"
     """
     with reporting():
-        from aikb.errors import NotFound
+        from aikb.errors import NotFound, UsageError
         from aikb.search import search as run_search
 
+        if not query.strip():
+            raise UsageError("empty query: give words to look for")
         index = open_index(ctx, preload=("aikb.render", "rapidfuzz.fuzz", "rapidfuzz.process"))
         hits = run_search(index, query, limit)
         if as_json:

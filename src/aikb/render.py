@@ -660,8 +660,9 @@ def search_json(hits: Sequence[Hit]) -> list[dict[str, Any]]:
 
 
 class ListView:
-    """The concepts table (title, kind, note, aliases, links, backlinks), fitted to the
-    width: aliases go below 90 columns, the note column below 60; counts are never cut."""
+    """The concepts table (title, kind, aliases, note, links, backlinks), fitted to the
+    width: the note column goes below 100 columns, aliases below 70 (a caption says so);
+    counts are never cut."""
 
     def __init__(
         self, concepts: Sequence[Concept], out_counts: dict[str, int], back_counts: dict[str, int]
@@ -672,16 +673,20 @@ class ListView:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = options.max_width
-        wide, medium = width >= 90, width >= 60
+        wide, medium = width >= 100, width >= 70
         from rich.table import Table
 
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        if not wide:
+            hidden = "note" if medium else "note and aliases"
+            table.caption = f"{hidden} not shown at this width; --json has all"
+            table.caption_style = "aikb.meta"
         table.add_column("concept", ratio=4, min_width=10, overflow="fold")
         table.add_column("kind", no_wrap=True, style="aikb.meta", min_width=4)
         if medium:
-            table.add_column("note", ratio=2, min_width=8, style="aikb.meta", overflow="ellipsis")
-        if wide:
             table.add_column("aliases", ratio=3, min_width=8, overflow="ellipsis")
+        if wide:
+            table.add_column("note", ratio=2, min_width=8, style="aikb.meta", overflow="ellipsis")
         table.add_column("links" if medium else "→", justify="right", no_wrap=True)
         table.add_column("backlinks" if medium else "←", justify="right", no_wrap=True)
         for concept in self.concepts:
@@ -689,9 +694,9 @@ class ListView:
             title = text(concept.title, "bold" if concept.is_note else "")
             cells: list[RenderableType] = [Padding(title, (0, 0, 0, indent)), concept.kind]
             if medium:
-                cells.append(text(concept.path))
-            if wide:
                 cells.append(text(", ".join(concept.aliases)))
+            if wide:
+                cells.append(text(concept.path))
             cells += [
                 str(self.out_counts.get(concept.id, 0)),
                 str(self.back_counts.get(concept.id, 0)),
