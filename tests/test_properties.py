@@ -9,6 +9,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from markdown_it.token import Token
 from rich.console import Console
 
 from aikb.check import check
@@ -16,6 +17,7 @@ from aikb.index import Index
 from aikb.parse import parse_note
 from aikb.render import NoteMarkdown, RenderContext
 from aikb.search import search
+from aikb.syntax import parser
 
 WORD = st.text(alphabet="abcxyzабвгдёжЖЯ0123456789", min_size=1, max_size=8)
 NAME = st.lists(WORD, min_size=1, max_size=3).map(" ".join)
@@ -145,6 +147,85 @@ def test_parsing_and_rendering_any_text_never_raises(text: str) -> None:
     parse_note(text)
     console = Console(width=60, file=open("/dev/null", "w"), color_system=None)  # noqa: SIM115
     console.print(NoteMarkdown(text, RenderContext()))
+
+
+def _indexed_tokens(tokens: list[Token]) -> list[tuple[object, ...]]:
+    """What the index reads from a token stream: headings, links of every kind, tags,
+    comments, code and math, with their lines and positions (plain text is left out: the
+    lean parser does not split it where the display parser does)."""
+    kept = {"wikilink", "link_open", "image", "tag", "comment", "code_inline", "math_inline"}
+    out: list[tuple[object, ...]] = []
+    for token in tokens:
+        if token.type != "inline":
+            out.append((token.type, token.map, token.content))
+        for child in token.children or []:
+            if child.type in kept:
+                pos = child.meta.get("pos") if child.meta else None
+                out.append((child.type, child.content, child.attrs.get("href"), pos))
+    return out
+
+
+FRAGMENTS = [
+    "[a b](x%20y.md#Part)",
+    "![i](p.png)",
+    "[ref]",
+    "[ref]: r.md",
+    "*[[n]]*",
+    "**b [[m|l]]**",
+    "`[[c]]`",
+    "#tag",
+    "a#b",
+    "#1984",
+    "$x [[m]]$",
+    "%%[[h]]%%",
+    "<!-- [[h]] -->",
+    "<https://ex.com/a>",
+    "https://ex.com/a_b*c*",
+    "\\[[x]]",
+    "_i_",
+    "~~s~~",
+    "==h==",
+    "&amp;",
+    "[[a#B#C|d]]",
+    "![[e#^id]]",
+    "x ^blk",
+    "a: b",
+    "<b>[[t]]</b>",
+    "[x]",
+    "]",
+    "[[",
+    "]]",
+    "(",
+    ")",
+    "*",
+    "_",
+    "\\",
+    "!",
+    "$",
+    "%",
+    "<",
+    ">",
+    "&",
+    "~",
+    "=",
+    "^",
+]
+MARKDOWN_PIECES = st.lists(
+    st.tuples(
+        st.sampled_from(FRAGMENTS), st.sampled_from(["", " ", "\n", "\n\n", "\n## ", "\n- "])
+    ),
+    max_size=12,
+).map(lambda pairs: "".join(a + b for a, b in pairs))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(MARKDOWN_ISH, MARKDOWN_PIECES, document().map(lambda doc: doc[0])))
+def test_lean_parser_finds_what_the_display_parser_finds(text: str) -> None:
+    # The indexer's parser skips emphasis and typography for speed; it must never see a
+    # different link, tag, heading or code span than what is rendered.
+    lean = _indexed_tokens(parser(lean=True).parse(text))
+    full = _indexed_tokens(parser().parse(text))
+    assert lean == full
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -37,6 +37,10 @@ InlineRule = Callable[["StateInline", bool], bool]
 _SCHEME = re.compile(r"(?:^|[^A-Za-z0-9.+-])(https?|ftp)$", re.IGNORECASE)
 _URL_TAIL = re.compile(r"://[^\s<>\"`]+")
 _URL_TRAILING = ".,;:!?*'\"»”’"
+_LEAN_STOPS = re.compile(r"[!#$%:<\[\\\]`]")
+"""Where a rule of the lean parser can start (or a link label end): ``!`` embed or
+image, ``#`` tag, ``$`` math, ``%`` comment, ``:`` bare URL, ``<`` autolink, HTML or
+comment, ``[ ]`` links and labels, ``\\`` escape, backtick code."""
 MAX_LINK = 2048
 """Longest link, in characters, the parser looks for (keeps pathological text linear)."""
 
@@ -69,9 +73,29 @@ def parser(lean: bool = False) -> MarkdownIt:
     md.inline.ruler.at("autolink", _remember_pos(rules_inline.autolink))
     if lean:
         md.disable(["emphasis", "strikethrough", "entity", "newline", "highlight"])
+        md.inline.ruler.at("text", _lean_text)
         md.normalizeLink = _same  # type: ignore[method-assign]
         md.normalizeLinkText = _same  # type: ignore[method-assign,assignment]
     return md
+
+
+def _lean_text(state: StateInline, silent: bool) -> bool:
+    """markdown-it's plain-text rule for the lean parser: it runs on to the next character
+    where a rule still enabled could match, instead of stopping at every punctuation mark
+    that only emphasis, entities or typography care about."""
+    pos = state.pos
+    found = _LEAN_STOPS.search(state.src, pos, state.posMax)
+    end = found.start() if found else state.posMax
+    if end == pos:
+        return False
+    if not silent:
+        append = getattr(state, "append_pending", None)  # markdown-it-py >= 4: no copying
+        if append is not None:
+            append(state.src[pos:end])
+        else:
+            state.pending += state.src[pos:end]
+    state.pos = end
+    return True
 
 
 def _same(url: str) -> str:
