@@ -111,12 +111,35 @@ def test_mentions_word_forms_and_exclusions(aikb: Runner) -> None:
     assert set(first) == {"note", "line", "source", "name", "snippet", "start", "end"}
 
 
-def test_mentions_text_output_and_none(aikb: Runner, seed_dir: Path) -> None:
+def test_mentions_text_output_and_none(aikb: Runner, tmp_path: Path) -> None:
     result = aikb("mentions", "context window", vault=MENTIONS)
     assert result.stdout.splitlines()[0] == "Notes.md"
     assert "contextual" not in result.stdout and "fence" not in result.stdout
-    none = aikb("mentions", "fine-tuning", vault=seed_dir)
-    assert none.exit_code == 1 and "no unlinked mentions" in none.stderr
+    (tmp_path / "Lonely.md").write_text("# Lonely\nA lonely note.\n", encoding="utf-8")
+    (tmp_path / "Other.md").write_text("Lonely words, [[Lonely]] linked.\n", encoding="utf-8")
+    one = aikb("mentions", "Lonely", vault=tmp_path)
+    # The whole line is the snippet (the link beside the mention shows); the note's own
+    # text is never a mention of the note.
+    assert one.stdout == "Other.md\n      1  Lonely words, [[Lonely]] linked.\n"
+    (tmp_path / "Other.md").write_text("Only [[Lonely]] linked.\n", encoding="utf-8")
+    none = aikb("mentions", "Lonely", vault=tmp_path)
+    assert none.exit_code == 1 and none.stdout == ""
+    assert "no unlinked mentions" in none.stderr
+
+
+def test_mentions_between_sections_of_one_note(aikb: Runner, seed_dir: Path) -> None:
+    # The seed is one note whose headings are the concepts: a section is mentioned by the
+    # other sections, never by its own lines (82-96, subsections included).
+    result = aikb("mentions", "context window", "--json", vault=seed_dir)
+    assert result.exit_code == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert [(m["line"], m["snippet"][m["start"] : m["end"]]) for m in found] == [
+        (97, "Context window"),
+        (101, "контекстного окна"),
+        (101, "Context Windows"),
+        (103, "контекстным окном"),
+    ]
+    assert {m["source"] for m in found} == {"AI-flow#Context window size"}
 
 
 # -- open -------------------------------------------------------------------------------

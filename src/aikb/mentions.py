@@ -1,7 +1,9 @@
 """``aikb mentions``: unlinked mentions, as in Obsidian's backlinks pane.
 
 A mention is a place in another note where one of a concept's names or aliases appears
-as whole words but is not a link. Words are compared by their Snowball stems, so word
+as whole words but is not a link; for a heading's concept, the rest of its own note counts
+too (a vault of one big note, each heading a concept, has mentions between sections), its
+own section (subsections included) does not. Words are compared by their Snowball stems, so word
 forms count (``контекстного окна`` mentions ``контекстное окно``, ``models`` mentions
 ``model``). Text inside code, math, comments, links (wikilinks and Markdown links, labels
 included), tags and front matter is never a mention. The full-text index narrows the
@@ -20,6 +22,8 @@ from aikb.terms import stem
 _WORD = re.compile(r"\w+")
 MIN_NAME = 3
 """Names shorter than this many characters are not searched for (``C``, ``AI``)."""
+MAX_LINE = 2000
+"""Source lines up to this long are a mention's snippet; past it, only the text run."""
 _SKIP = frozenset(
     {
         "code_inline",
@@ -56,7 +60,8 @@ def _stems(text: str) -> list[tuple[str, int, int]]:
 
 
 def mentions(index: Index, concept: Concept, limit: int = 200) -> list[Mention]:
-    """Unlinked mentions of ``concept`` in other notes, by path and line (at most ``limit``)."""
+    """Unlinked mentions of ``concept`` by path and line (at most ``limit``): in other
+    notes, and for a section also in its note outside the section's own lines."""
     from aikb.syntax import parser
 
     names: dict[tuple[str, ...], str] = {}
@@ -70,7 +75,7 @@ def mentions(index: Index, concept: Concept, limit: int = 200) -> list[Mention]:
     for words in names:
         for concept_id, _ in index.fulltext(list(words), limit=5000):
             found = index.concept(concept_id)
-            if found is not None and found.note != concept.note:
+            if found is not None and (found.note != concept.note or not concept.is_note):
                 candidates[found.note] = None
     out: list[Mention] = []
     md = parser()
@@ -82,10 +87,14 @@ def mentions(index: Index, concept: Concept, limit: int = 200) -> list[Mention]:
         body_line = index.body_line(note)
         body = "\n".join(lines[body_line - 1 :])
         sections = index.note_concepts(note)
+        own = range(concept.line, concept.end_line + 1) if note == concept.note else range(0)
         for token in md.parse(body):
             if token.type != "inline" or token.map is None:
                 continue
             line = token.map[0] + body_line
+            if line in own:
+                continue
+            cursor: dict[int, int] = {}  # line -> where the next text may start in it
             skip_until: str | None = None
             for child in token.children or ():
                 kind = child.type
@@ -105,7 +114,17 @@ def mentions(index: Index, concept: Concept, limit: int = 200) -> list[Mention]:
                     continue
                 if kind != "text" or not child.content:
                     continue
-                for match_start, match_end, name in _find(child.content, names):
+                spans = _find(child.content, names)
+                if not spans:
+                    continue
+                # Show the whole source line when the text is found in it as written (no
+                # escapes or entities resolved), so the link next to a mention shows too.
+                raw = lines[line - 1] if 0 < line <= len(lines) else ""
+                at = raw.find(child.content, cursor.get(line, 0)) if len(raw) <= MAX_LINE else -1
+                snippet, shift = (raw, at) if at >= 0 else (child.content, 0)
+                if at >= 0:
+                    cursor[line] = at + len(child.content)
+                for match_start, match_end, name in spans:
                     source = _holder(sections, line)
                     out.append(
                         Mention(
@@ -114,9 +133,9 @@ def mentions(index: Index, concept: Concept, limit: int = 200) -> list[Mention]:
                             line,
                             source,
                             name,
-                            child.content,
-                            match_start,
-                            match_end,
+                            snippet,
+                            match_start + shift,
+                            match_end + shift,
                         )
                     )
                     if len(out) >= limit:

@@ -742,7 +742,6 @@ def check_report(findings: Sequence[Finding]) -> Group:
     width = max((len(f.kind) for f in findings), default=0)
     parts: list[RenderableType] = []
     for path, group in _by_path(findings, lambda f: f.note):
-        parts.append(text(path, "bold"))
         grid = Table.grid(padding=(0, 2))
         grid.add_column(justify="right", style="aikb.meta", no_wrap=True, min_width=5)
         grid.add_column(no_wrap=True, min_width=width)
@@ -755,8 +754,17 @@ def check_report(findings: Sequence[Finding]) -> Group:
             grid.add_row(
                 str(finding.line) if finding.line else "", text(finding.kind, style), text(message)
             )
-        parts.append(Padding(grid, (0, 0, 1, 2)))
+        _add_group(parts, path, grid)
     return Group(*parts)
+
+
+def _add_group(parts: list[RenderableType], path: str, grid: RenderableType) -> None:
+    """A note's path in bold, then its rows indented; a blank line between notes, none
+    after the last, and no padding to the terminal's width (piped output stays tidy)."""
+    if parts:
+        parts.append(Text(""))
+    parts.append(text(path, "bold"))
+    parts.append(Padding(grid, (0, 0, 0, 2), expand=False))
 
 
 # -- graph ------------------------------------------------------------------------------
@@ -859,18 +867,17 @@ def mentions_report(found: Sequence[Mention]) -> Group:
 
     parts: list[RenderableType] = []
     for path, group in _by_path(found, lambda m: m.path):
-        parts.append(text(path, "bold"))
         grid = Table.grid(padding=(0, 2))
         grid.add_column(justify="right", style="aikb.meta", no_wrap=True, min_width=5)
         grid.add_column(overflow="fold")
-        for _, same_line in _by_path(group, lambda m: f"{m.line}"):
+        for _, same_line in _by_path(group, lambda m: f"{m.line}\n{m.text}"):
             first = same_line[0]
             snippet, shift = _window(first.text, first.start)
             body = text(snippet)
             for mention in same_line:
                 body.stylize("aikb.match", mention.start + shift, mention.end + shift)
             grid.add_row(str(first.line), body)
-        parts.append(Padding(grid, (0, 0, 1, 2)))
+        _add_group(parts, path, grid)
     return Group(*parts)
 
 
