@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from markdown_it.rules_inline import StateInline
 
 InlineRule = Callable[["StateInline", bool], bool]
+BlockRule = Callable[["StateBlock", int, int, bool], bool]
 
 _SCHEME = re.compile(r"(?:^|[^A-Za-z0-9.+-])(https?|ftp)$", re.IGNORECASE)
 _URL_TAIL = re.compile(r"://[^\s<>\"`]+")
@@ -57,6 +58,14 @@ def parser(lean: bool = False) -> MarkdownIt:
     md.enable(["table", "strikethrough"])
     dollarmath_plugin(md, allow_space=False, allow_digits=False, double_inline=True)
     md.inline.ruler.at("math_inline", _math_inline)  # the plugin's misreads "$x$" at pos 0
+    # Obsidian starts a $$ block on the line after text too: let it interrupt a paragraph.
+    rules = md.block.ruler.__rules__
+    math_block = rules[md.block.ruler.__find__("math_block")].fn
+    md.block.ruler.at(
+        "math_block",
+        _silenced(math_block),
+        {"alt": ["paragraph", "reference", "blockquote", "list"]},
+    )
     md.block.ruler.before(
         "fence",
         "obsidian_comment",
@@ -77,6 +86,22 @@ def parser(lean: bool = False) -> MarkdownIt:
         md.normalizeLink = _same  # type: ignore[method-assign]
         md.normalizeLinkText = _same  # type: ignore[method-assign,assignment]
     return md
+
+
+def _silenced(rule: BlockRule) -> BlockRule:
+    """A block rule that honours ``silent`` (the dollarmath plugin's pushes its token even
+    when only asked whether it would match, as a paragraph asks of its next line)."""
+
+    def wrapped(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
+        if not silent:
+            return rule(state, start_line, end_line, False)
+        line, count = state.line, len(state.tokens)
+        found = rule(state, start_line, end_line, False)
+        del state.tokens[count:]
+        state.line = line
+        return found
+
+    return wrapped
 
 
 def _lean_text(state: StateInline, silent: bool) -> bool:
