@@ -44,6 +44,20 @@ def touch(path: Path, text: str) -> None:
         os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
 
 
+def test_rewrite_with_same_size_and_restored_mtime_is_seen(aikb: Runner, tmp_path: Path) -> None:
+    # rsync -t, tar and touch -d put the old mtime back; the size may not change either.
+    note = tmp_path / "a.md"
+    note.write_text("# Alpha\nfirst [[betaa]]\n", encoding="utf-8")
+    os.utime(note, ns=(10**18, 10**18))
+    assert aikb("search", "first", vault=tmp_path).exit_code == 0
+    time.sleep(0.02)  # a ctime the file system can tell apart
+    note.write_text("# Alpha\nfifth [[gamma]]\n", encoding="utf-8")
+    os.utime(note, ns=(10**18, 10**18))
+    found = aikb("search", "fifth", "--json", vault=tmp_path)
+    assert found.exit_code == 0 and json.loads(found.stdout)[0]["id"] == "a#Alpha"
+    assert aikb("search", "first", vault=tmp_path).exit_code == 1
+
+
 def test_incremental_updates_match_a_fresh_parse(aikb: Runner, tmp_path: Path) -> None:
     vault = tmp_path / "vault"
     shutil.copytree(BUNDLED, vault)

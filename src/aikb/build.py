@@ -30,7 +30,7 @@ Row = tuple[object, ...]
 class Rows(NamedTuple):
     """Everything one note adds to the index.
 
-    ``note``: ``(id, path, size, mtime_ns, body_line, line_count)``.
+    ``note``: ``(id, path, size, changed_ns, body_line, line_count)``.
     ``concepts``: ``(id, seq, level, title, anchor, line, end_line, own_end, parent,
     aliases json, tags json)``, the note first (seq 0).
     ``fts``: ``(names, text)`` stems per concept, same order.
@@ -126,7 +126,7 @@ def rows_for(note: LoadedNote) -> Rows:
         for link in parsed.links
     ]
     return Rows(
-        note=(note.id, note.path, note.size, note.mtime_ns, parsed.body_line, parsed.line_count),
+        note=(note.id, note.path, note.size, note.changed_ns, parsed.body_line, parsed.line_count),
         concepts=concepts,
         fts=fts_rows(note),
         names=name_rows(note),

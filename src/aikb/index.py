@@ -2,9 +2,10 @@
 
 One database per vault lives in the user cache dir (never inside the vault), keyed by
 the vault's resolved path; ``--no-cache`` uses an in-memory database with the same code.
-Each run stats the note files and re-parses only those whose size or mtime changed,
-drops deleted ones, and re-resolves just the links whose target name could have changed
-meaning. Commands then answer with indexed queries; nothing loads every note.
+Each run stats the note files and re-parses only those whose size or change stamp
+(later of mtime and ctime) changed, drops deleted ones, and re-resolves just the links
+whose target name could have changed meaning. Commands then answer with indexed
+queries; nothing loads every note.
 
 The index stores structure (concepts, names, links, blocks, tags, full-text stems), not
 a copy of the notes: text for display is read from the note files when asked for.
@@ -46,7 +47,7 @@ def split_headings(stored: str) -> tuple[str, ...]:
     return tuple(stored.split(HEADING_SEPARATOR)) if stored else ()
 
 
-SCHEMA_VERSION = "10"
+SCHEMA_VERSION = "11"
 LOCK_WAIT = 60
 """Seconds to wait for another process that is updating the index (then: in memory)."""
 READ_WAIT = 5
@@ -64,7 +65,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS notes(
     nid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, path TEXT NOT NULL UNIQUE,
-    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, body_line INTEGER NOT NULL,
+    size INTEGER NOT NULL, changed_ns INTEGER NOT NULL, body_line INTEGER NOT NULL,
     line_count INTEGER NOT NULL, name_key TEXT NOT NULL, path_key TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS concepts(
     cid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, nid INTEGER NOT NULL,
@@ -346,12 +347,12 @@ class Index:
         conn = self.conn
         known = {
             p: (n, s, m)
-            for n, p, s, m in conn.execute("SELECT nid, path, size, mtime_ns FROM notes")
+            for n, p, s, m in conn.execute("SELECT nid, path, size, changed_ns FROM notes")
         }
         todo = [
-            FileStat(p, size, mtime)
-            for p, (size, mtime) in sorted(files.items())
-            if known.get(p, (0, None, None))[1:] != (size, mtime)
+            FileStat(p, size, changed)
+            for p, (size, changed) in sorted(files.items())
+            if known.get(p, (0, None, None))[1:] != (size, changed)
         ]
         removed = [p for p in known if p not in files]
         old_attachments = {r[0] for r in conn.execute("SELECT path FROM attachments")}
@@ -1162,7 +1163,7 @@ def _link_from_row(row: Sequence[object]) -> ResolvedLink:
 
 
 def _digest(listing: Listing) -> str:
-    """A fingerprint of a vault listing (every note's path, size and mtime, the other files,
+    """A fingerprint of a vault listing (every note's path, size and change stamp, the other files,
     the listing problems): equal fingerprints mean nothing changed, so a command on an
     unchanged vault compares one short string instead of loading 100,000 saved entries.
 

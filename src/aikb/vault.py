@@ -129,15 +129,18 @@ def _configured_vault(path: Path, required: bool = False) -> str | None:
 
 
 class FileStat(NamedTuple):
-    """A note file found by :func:`scan`: vault-relative POSIX path, size (bytes), mtime (ns)."""
+    """A note file found by :func:`scan`: vault-relative POSIX path, size (bytes), and
+    change stamp (ns): the later of its mtime and ctime, so a file rewritten with its old
+    size and a restored mtime (``rsync -t``, ``tar``, ``touch -d``) still reads as changed,
+    since no user tool can set the ctime."""
 
     path: str
     size: int
-    mtime_ns: int
+    changed_ns: int
 
 
 class Listing(NamedTuple):
-    """What :func:`scan` found: ``(size, mtime_ns)`` of each note by path, the other
+    """What :func:`scan` found: ``(size, changed_ns)`` of each note by path, the other
     files (attachments), and problems."""
 
     notes: dict[str, tuple[int, int]]
@@ -151,7 +154,7 @@ def is_note_file(name: str) -> bool:
 
 
 def scan(root: Path) -> Listing:
-    """List the vault: every ``*.md`` file with its size and mtime, and every other file.
+    """List the vault: every ``*.md`` file with its size and change stamp, and every other file.
 
     Folders and files whose name starts with ``.`` (``.obsidian``, ``.git``, ``.trash``)
     are skipped, as Obsidian does. Symlinked folders are never followed (no loops, nothing
@@ -215,7 +218,10 @@ def scan(root: Path) -> Listing:
                             continue
                         info = os.stat(full)
                     if stat.S_ISREG(info.st_mode):
-                        notes[prefix + name] = (info.st_size, info.st_mtime_ns)
+                        notes[prefix + name] = (
+                            info.st_size,
+                            max(info.st_mtime_ns, info.st_ctime_ns),
+                        )
                 elif not entry.is_symlink() or _inside(
                     os.path.join(root_str, prefix + name), real_root
                 ):
@@ -305,12 +311,13 @@ def note_id(rel: str) -> str:
 
 
 class LoadedNote(NamedTuple):
-    """A parsed note with its identity: id, on-disk path, size and mtime it was read at."""
+    """A parsed note with its identity: id, on-disk path, size and change stamp it was
+    read at (see :class:`FileStat`)."""
 
     id: str
     path: str
     size: int
-    mtime_ns: int
+    changed_ns: int
     parsed: ParsedNote
 
 
@@ -334,7 +341,7 @@ def load_note(root: Path, file: FileStat) -> LoadedNote:
     problems.extend(Problem(file.path, p.line, p.message, p.kind) for p in parsed.problems)
     if problems:
         parsed = _with_problems(parsed, problems)
-    return LoadedNote(note_id(file.path), file.path, file.size, file.mtime_ns, parsed)
+    return LoadedNote(note_id(file.path), file.path, file.size, file.changed_ns, parsed)
 
 
 def _with_problems(parsed: ParsedNote, problems: list[Problem]) -> ParsedNote:
