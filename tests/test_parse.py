@@ -192,6 +192,60 @@ def test_repeated_heading_gets_path_anchor() -> None:
     assert [s.anchor for s in note.sections] == ["A", "A#Setup", "B", "B#Setup", "B#Setup (2)"]
 
 
+def test_many_repeated_headings_number_on() -> None:
+    note = parse_note("## x\n" * 2000)
+    anchors = [s.anchor for s in note.sections]
+    assert anchors[:3] == ["x", "x (2)", "x (3)"] and anchors[-1] == "x (2000)"
+    assert len(set(anchors)) == 2000 and note.sections[0].end_line == 1
+
+
+@pytest.mark.parametrize(
+    ("source", "title", "anchor", "names", "aliases"),
+    [
+        # A setext heading over two lines is one line of title.
+        ("First line\nsecond line\n---\n", "First line second line", None, None, ()),
+        # Links read as their text; an id never holds what would break a pasted wikilink.
+        (
+            "## [[PKM|Knowledge management]]\n",
+            "[[PKM|Knowledge management]]",
+            "PKM Knowledge management",
+            ("[[PKM|Knowledge management]]", "Knowledge management"),
+            (),
+        ),
+        ("## Tips [[Net#TCP]]\n", "Tips [[Net#TCP]]", "Tips Net TCP", None, ()),
+        ("## C# basics\n", "C# basics", "C basics", ("C# basics",), ()),
+        # A URL's parentheses are not a qualifier: no alias cut from the middle of a link.
+        (
+            "## Setup [guide](https://x.org/a_(b))\n",
+            "Setup [guide](https://x.org/a_(b))",
+            None,
+            ("Setup [guide](https://x.org/a_(b))", "Setup guide"),
+            (),
+        ),
+        (
+            "## ![[diagram.png]] Flow (draft)\n",
+            "![[diagram.png]] Flow (draft)",
+            "! diagram.png Flow (draft)",
+            None,
+            ("Flow",),
+        ),
+    ],
+)
+def test_heading_text_with_markup(
+    source: str,
+    title: str,
+    anchor: str | None,
+    names: tuple[str, ...] | None,
+    aliases: tuple[str, ...],
+) -> None:
+    (section,) = parse_note(source).sections
+    assert section.title == title
+    assert section.anchor == (anchor or title)
+    if names is not None:
+        assert section.names == names
+    assert section.aliases == aliases
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -31,6 +31,8 @@ _EXTERNAL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _BLOCK_ID = re.compile(r"(?:^|\s)\^([A-Za-z0-9-]+)\s*$")
 _QUALIFIER = re.compile(r"\s*\([^()]*\)\s*$")
 _DECORATION = re.compile(r"^[\s*•·>\-–—]+")
+_LINK_BREAKERS = re.compile(r"\[\[|\]\]|[|#^]")
+_LINE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 MAX_NAMES = 64
 
@@ -150,8 +152,14 @@ def front_matter_tags(data: dict[str, Any]) -> tuple[str, ...]:
     return tuple(tags)
 
 
-def heading_names(title: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def heading_names(title: str, plain: str | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Lookup names and aliases of a heading: ``(names, aliases)``, names title first.
+
+    ``plain`` is the heading as it reads once rendered (see :func:`_plain_text`): links
+    show their text, so ``## [[PKM|Knowledge management]]`` is found as ``Knowledge
+    management`` and ``## Setup [guide](https://x.org/a_(b))`` as ``Setup guide``, and a
+    URL's parentheses are never taken for a qualifier. Names and aliases come from it;
+    the title as written stays a name too.
 
     A heading may list several names for one concept, separated by commas, and end with
     a parenthesised qualifier: ``Context window, Контекстное окно (flow)`` has the aliases
@@ -160,22 +168,51 @@ def heading_names(title: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     parentheses do not split. Decoration before the text (``*  ``, ``- ``) is dropped from
     aliases, so ``\\*  Оценка LLM`` is also found as ``Оценка LLM``.
     """
-    base = _QUALIFIER.sub("", title)
+    text = title if plain is None else plain
+    base = _QUALIFIER.sub("", text)
     parts = _split_top_level(base)
     alias_candidates = [_QUALIFIER.sub("", p) for p in parts] if parts else [base]
-    aliases = _unique([_DECORATION.sub("", a) for a in alias_candidates], exclude=title)
-    names = _unique([title, base, *aliases])
+    aliases = _unique([_DECORATION.sub("", a) for a in alias_candidates], exclude=(title, text))
+    names = _unique([title, text, base, *aliases])
     return names[:MAX_NAMES], aliases[:MAX_NAMES]
 
 
-def _unique(items: list[str], exclude: str | None = None) -> tuple[str, ...]:
+def _link_safe(title: str) -> str:
+    """A heading title with the characters a wikilink cannot hold (``[[ ]] | # ^``) as spaces."""
+    if not _LINK_BREAKERS.search(title):
+        return title
+    return collapse(_LINK_BREAKERS.sub(" ", title)) or "(untitled)"
+
+
+def _plain_text(children: list[Token]) -> str:
+    """A heading's inline tokens as the heading reads: text and code as written, a link
+    as its label (a wikilink without one as its target), embeds and comments left out,
+    escapes resolved, lines joined."""
+    out: list[str] = []
+    for child in children:
+        kind = child.type
+        if kind == "wikilink":
+            meta = child.meta
+            if not meta.get("embed"):
+                shown = " ".join([meta.get("target") or "", *meta.get("headings", ())])
+                out.append(meta.get("label") or shown.strip())
+        elif kind in ("text", "code_inline", "text_special", "math_inline", "html_inline"):
+            out.append(child.content if kind != "html_inline" else "")
+        elif kind in ("softbreak", "hardbreak"):
+            out.append(" ")
+        elif kind == "image":
+            continue
+    return collapse("".join(out))
+
+
+def _unique(items: list[str], exclude: tuple[str, ...] = ()) -> tuple[str, ...]:
     """Collapsed, non-empty strings, first of each :func:`name_key` kept, ``exclude`` left out."""
     seen: dict[str, str] = {}
-    skip = name_key(exclude) if exclude is not None else None
+    skip = {name_key(text) for text in exclude}
     for item in items:
         item = collapse(item)
         key = name_key(item)
-        if item and key != skip and key not in seen:
+        if item and key not in skip and key not in seen:
             seen[key] = item
     return tuple(seen.values())
 
@@ -381,30 +418,26 @@ def _block_id(
 def _sections(tokens: list[Token], base: int, last_line: int) -> list[Section]:
     """Top-level headings as sections with line ranges, parents and unique anchors."""
     raw: list[tuple[int, str, int]] = []
+    plain: list[str] = []
     for index, token in enumerate(tokens):
         if token.type == "heading_open" and token.level == 0 and token.map:
             inline = tokens[index + 1]
-            title = strip_escapes(inline.content).strip()
+            # A setext heading may span lines: its title is one line, as Obsidian shows it.
+            title = _LINE_BREAK.sub(" ", strip_escapes(inline.content).strip())
             raw.append((int(token.tag[1]), title or "(untitled)", token.map[0] + base))
+            plain.append(_plain_text(inline.children or []))
     parents: list[int] = []
+    ends = [last_line] * len(raw)
     open_stack: list[int] = []
-    for index, (level, _, _) in enumerate(raw):
+    for index, (level, _, line) in enumerate(raw):
         while open_stack and raw[open_stack[-1]][0] >= level:
-            open_stack.pop()
+            ends[open_stack.pop()] = line - 1
         parents.append(open_stack[-1] if open_stack else -1)
         open_stack.append(index)
-    ends: list[int] = []
-    for index, (level, _, _) in enumerate(raw):
-        end = last_line
-        for later in range(index + 1, len(raw)):
-            if raw[later][0] <= level:
-                end = raw[later][2] - 1
-                break
-        ends.append(end)
     anchors = _anchors(raw, parents)
     sections = []
     for i, (level, title, line) in enumerate(raw):
-        names, aliases = heading_names(title)
+        names, aliases = heading_names(title, plain[i])
         sections.append(
             Section(level, title, line, ends[i], parents[i], anchors[i], names, aliases)
         )
@@ -416,27 +449,34 @@ def _anchors(raw: list[tuple[int, str, int]], parents: list[int]) -> list[str]:
 
     A repeated heading gets its full path (``A#Setup``, ``B#Setup``), which Obsidian
     resolves to that very heading; a path that still repeats gets `` (2)``, `` (3)``...
+    Characters that would end or split a wikilink (``[[ ]] | # ^``) become spaces, as
+    Obsidian writes a link to such a heading, so an id can always be pasted as a link.
     """
+    safe = [_link_safe(title) for _, title, _ in raw]
     counts: dict[str, int] = {}
-    for _, title, _ in raw:
+    for title in safe:
         key = heading_text_key(title)
         counts[key] = counts.get(key, 0) + 1
     anchors: list[str] = []
     used: set[str] = set()
-    for index, (_, title, _) in enumerate(raw):
+    next_number: dict[str, int] = {}
+    for index, title in enumerate(safe):
         if counts[heading_text_key(title)] == 1:
             anchor = title
         else:
             path = [title]
             parent = parents[index]
             while parent >= 0:
-                path.append(raw[parent][1])
+                path.append(safe[parent])
                 parent = parents[parent]
             anchor = "#".join(reversed(path))
-        candidate, n = anchor, 1
-        while heading_text_key(candidate) in used:
-            n += 1
-            candidate = f"{anchor} ({n})"
+        candidate = anchor
+        key = heading_text_key(anchor)
+        if key in used:
+            n = next_number.get(key, 2)
+            while heading_text_key(candidate := f"{anchor} ({n})") in used:
+                n += 1
+            next_number[key] = n + 1
         used.add(heading_text_key(candidate))
         anchors.append(candidate)
     return anchors
