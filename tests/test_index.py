@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from aikb.index import Index, database_path
+from aikb.search import snippet
+from aikb.terms import stems
 from aikb.vault import cache_dir
 
 from .conftest import BUNDLED, Runner
@@ -235,6 +237,37 @@ def test_word_forms_in_both_languages(aikb: Runner, tmp_path: Path) -> None:
     (tmp_path / "c.md").write_text("Ёлка и ежик.\n", encoding="utf-8")
     hits = json.loads(aikb("search", "елка", "--json", vault=tmp_path).stdout)
     assert hits[0]["id"] == "c"
+
+
+@pytest.mark.parametrize("cache", [[], ["--no-cache"]])
+def test_chinese_and_japanese_words_inside_runs(
+    aikb: Runner, tmp_path: Path, cache: list[str]
+) -> None:
+    # No spaces between words: any part of a run of characters must be findable.
+    (tmp_path / "zh.md").write_text("# 限流\n令牌桶和漏桶都可以用来限流。\n", encoding="utf-8")
+    (tmp_path / "ja.md").write_text("# メモ\nネットワークの遅延が大きい。\n", encoding="utf-8")
+    (tmp_path / "ko.md").write_text("# 메모\n네트워크 지연 시간\n", encoding="utf-8")
+    (tmp_path / "en.md").write_text("# Buckets\nA leaky bucket.\n", encoding="utf-8")
+    for query, expected in (
+        ("漏桶", "zh#限流"),
+        ("桶", "zh#限流"),
+        ("漏桶都可以", "zh#限流"),
+        ("遅延", "ja#メモ"),
+        ("ネットワーク", "ja#メモ"),
+        ("지연", "ko#메모"),
+        ("leaky", "en#Buckets"),
+    ):
+        result = aikb(*cache, "search", query, "--json", vault=tmp_path)
+        hits = json.loads(result.stdout)
+        assert [h["id"] for h in hits] == [expected], query
+    hit = json.loads(aikb(*cache, "search", "漏桶都", "--json", vault=tmp_path).stdout)[0]
+    assert "令牌桶和漏桶都可以用来限流" in hit["snippet"]
+    assert aikb(*cache, "search", "漏水", vault=tmp_path).exit_code == 1
+
+
+def test_snippet_highlights_cjk_pairs_inside_runs() -> None:
+    text, spans = snippet("令牌桶和漏桶都可以用来限流。", set(stems("漏桶都")))
+    assert [text[a:b] for a, b in spans] == ["漏桶都"]
 
 
 def test_completion_does_not_scan_files(tmp_path: Path, isolated_env: Path) -> None:

@@ -16,6 +16,7 @@ from typing import NamedTuple
 from aikb.index import HEADING_SEPARATOR
 from aikb.model import Problem
 from aikb.normalize import name_key
+from aikb.terms import segment
 from aikb.vault import FileStat, LoadedNote, load_note
 
 PARALLEL_THRESHOLD = 256
@@ -184,8 +185,9 @@ def fts_rows(note: LoadedNote) -> list[tuple[str, str]]:
 
 
 def fold(text: str) -> str:
-    """``ё`` as ``е`` (either case), as the full-text index stores words."""
-    return text.replace("ё", "е").replace("Ё", "Е")
+    """Text as the full-text index stores it: ``ё`` as ``е`` (either case), Chinese and
+    Japanese runs as character pairs (:func:`aikb.terms.segment`)."""
+    return segment(text.replace("ё", "е").replace("Ё", "Е"))
 
 
 def prepare(root: Path, file: FileStat) -> Rows:

@@ -47,7 +47,7 @@ def split_headings(stored: str) -> tuple[str, ...]:
     return tuple(stored.split(HEADING_SEPARATOR)) if stored else ()
 
 
-SCHEMA_VERSION = "11"
+SCHEMA_VERSION = "12"
 LOCK_WAIT = 60
 """Seconds to wait for another process that is updating the index (then: in memory)."""
 READ_WAIT = 5

@@ -15,7 +15,7 @@ from aikb.index import Index
 from aikb.model import Concept, Link
 from aikb.normalize import collapse, drop_title_heading, name_key, strip_escapes
 from aikb.syntax import split_wikilink
-from aikb.terms import stem, stems, swap_layout, words
+from aikb.terms import HAS_CJK, stem, stems, swap_layout, words
 
 STRONG = 85.0
 """A fuzzy name score at or above this is a strong (name-tier) match."""
@@ -316,6 +316,11 @@ def snippet(
         for m in re.finditer(r"\w+", text)
         if wanted and stem(m.group().casefold().replace("ё", "е")) in wanted
     ]
+    pairs = [w for w in wanted if HAS_CJK.search(w)]
+    if pairs:  # CJK words are character pairs inside longer runs: find them as text
+        matches = _merge(
+            matches + [m.span() for w in pairs for m in re.finditer(re.escape(w), text)]
+        )
     start = 0
     if matches and matches[0][0] > width // 3:
         start = matches[0][0] - width // 3
@@ -330,6 +335,17 @@ def snippet(
     shift = len(prefix) - start
     spans = [(s + shift, e + shift) for s, e in matches if s >= start and e <= start + len(window)]
     return prefix + window + suffix, spans
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted spans with overlapping or touching ones joined."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
 
 
 __all__ = [

@@ -5,6 +5,10 @@ and ``окно`` meet at one stem, as do ``models``, ``modeling`` and ``model``.
 Snowball's (``snowballstemmer``, which uses the C ``PyStemmer`` when it is installed);
 words in Cyrillic get the Russian stemmer, others the English one. ``ё`` is folded to
 ``е`` first.
+
+Chinese and Japanese do not put spaces between words, so a run of their characters is
+split into overlapping pairs (bigrams, the usual way to index CJK text without a
+dictionary): see :func:`segment`.
 """
 
 from __future__ import annotations
@@ -14,6 +18,13 @@ from functools import cache
 from typing import Protocol
 
 _WORD = re.compile(r"[^\W_]+")
+_CJK = (
+    "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f"
+    "\U00020000-\U0003134f"
+)
+"""Kana and Han ideographs (Hangul is left out: Korean separates words with spaces)."""
+_CJK_RUN = re.compile(f"[{_CJK}]{{2,}}")
+HAS_CJK = re.compile(f"[{_CJK}]")
 _CYRILLIC = re.compile(r"[а-яё]")
 MAX_WORD = 40
 
@@ -44,10 +55,29 @@ def stem(word: str) -> str:
     return found
 
 
+def segment(text: str, query: bool = False) -> str:
+    """``text`` with every run of Chinese or Japanese characters split into words SQLite's
+    tokenizer will see: the run's overlapping character pairs, and, for indexed text
+    (not a ``query``), its last character alone. ``令牌桶`` is indexed as ``令牌 牌桶 桶``;
+    a query ``漏桶`` looks for the pair ``漏桶``, a longer query for all of its pairs, and
+    a one-character query for the pairs it starts (or the run it ends), so any substring
+    of a run can be found. Other text is returned unchanged.
+    """
+    if text.isascii():
+        return text
+
+    def pairs(match: re.Match[str]) -> str:
+        run = match.group()
+        split = [run[i : i + 2] for i in range(len(run) - 1)]
+        return " " + " ".join(split if query else [*split, run[-1]]) + " "
+
+    return _CJK_RUN.sub(pairs, text)
+
+
 def words(text: str) -> list[str]:
-    """Lower-case words (runs of letters and digits, as SQLite's unicode61 tokenizer
-    splits them) of ``text``, ``ё`` folded to ``е``."""
-    return _WORD.findall(text.casefold().replace("ё", "е"))
+    """Lower-case words of a query (runs of letters and digits, as SQLite's unicode61
+    tokenizer splits them; CJK runs as pairs, see :func:`segment`), ``ё`` folded to ``е``."""
+    return _WORD.findall(segment(text.casefold().replace("ё", "е"), query=True))
 
 
 def stems(text: str) -> list[str]:
