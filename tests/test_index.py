@@ -136,6 +136,17 @@ def test_unwritable_cache_falls_back_to_memory(
     assert result.stderr.count("\n") == 1 and "in-memory index" in result.stderr
 
 
+def test_index_command_fails_when_it_cannot_save(
+    aikb: Runner, seed_dir: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x", encoding="utf-8")
+    result = aikb("index", vault=seed_dir, env={"AIKB_CACHE_DIR": str(blocker / "cache")})
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1].startswith("aikb: indexed 1 note in memory only")
+    assert aikb("--no-cache", "index", vault=seed_dir).exit_code == 0
+
+
 def test_other_schema_version_is_rebuilt(seed_dir: Path, tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
     index = Index.open(seed_dir, path)
@@ -152,12 +163,18 @@ def test_concurrent_builds_leave_a_correct_index(tmp_path: Path) -> None:
     vault = tmp_path / "vault"
     shutil.copytree(BUNDLED, vault)
     env = {**os.environ, "AIKB_CACHE_DIR": str(tmp_path / "cache")}
-    command = [sys.executable, "-m", "aikb", "--vault", str(vault), "index"]
+    command = [sys.executable, "-m", "aikb", "--vault", str(vault)]
+    # Builds, rebuilds (which must not pull the file from under the others) and reads.
+    runs = [["index"], ["index", "--rebuild"], ["index", "--rebuild"], ["index"], ["list"]]
     procs = [
-        subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True) for _ in range(3)
+        subprocess.Popen(
+            command + args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        for args in runs
     ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    assert [p.returncode for p in procs] == [0] * len(runs), errors
+    assert not any("in-memory" in e or "memory only" in e for e in errors), errors
     index = Index.open(vault, database_path(vault, tmp_path / "cache"))
     assert index.note_count() == len(list(vault.rglob("*.md")))
     fresh = Index.open(vault, None)

@@ -143,14 +143,16 @@ def open_index(
     rebuild: bool = False,
     threads: bool = False,
     preload: tuple[str, ...] = (),
+    full: bool = False,
 ) -> "Index":
     """Locate the vault, open its index (cache dir, or memory) and bring it up to date.
 
     An unusable cache (unwritable, locked, corrupt) never fails the command: it is rebuilt,
     or the index falls back to memory with one warning. Problems found while parsing
     (bad front matter, unreadable files) are printed once, when the note is parsed, unless
-    ``quiet`` (the caller reports them itself). ``rebuild`` deletes the database first;
-    ``threads`` lets other threads use the index (the TUI).
+    ``quiet`` (the caller reports them itself). ``rebuild`` deletes the database first
+    (it is damaged); ``full`` parses every note again inside it; ``threads`` lets other
+    threads use the index (the TUI).
 
     The vault's files are listed in a thread while this one imports the ``preload``
     modules the command will need: listing is mostly waiting for ``stat``, which runs
@@ -193,7 +195,9 @@ def open_index(
         for attempt in range(2):
             try:
                 index = Index.open(root, path, threads=threads)
-                report = index.sync(progress=_progress(), waiting=waiting, listing=listing)
+                report = index.sync(
+                    progress=_progress(), waiting=waiting, listing=listing, full=full
+                )
                 _OPENED["database"] = path
                 break
             except CacheUnavailable as exc:
@@ -574,16 +578,21 @@ def build_index(
 
     with reporting():
         start = time.perf_counter()
-        index = open_index(ctx, rebuild=rebuild)
+        index = open_index(ctx, full=rebuild)
         if index.path is not None and not rebuild:
             damage = index.damage()
             if damage:
                 warn(f"the index {index.path} is damaged ({damage}); rebuilding it")
                 index.close()
                 index = open_index(ctx, rebuild=True)
-        where = str(index.path) if index.path else "memory"
         elapsed = time.perf_counter() - start
-        warn(f"indexed {plural(index.note_count(), 'note')} in {elapsed:.2f} s ({where})")
+        count = plural(index.note_count(), "note")
+        if index.path is None and not (ctx.obj or Options()).no_cache:
+            from aikb.errors import CacheError
+
+            raise CacheError(f"indexed {count} in memory only: the index could not be saved")
+        where = str(index.path) if index.path else "memory"
+        warn(f"indexed {count} in {elapsed:.2f} s ({where})")
 
 
 @app.command()

@@ -35,3 +35,9 @@ class UsageError(AikbError):
     """An option or argument has a value aikb cannot use."""
 
     exit_code = 2
+
+
+class CacheError(AikbError):
+    """``aikb index`` could not save the index (cache dir unwritable, database locked)."""
+
+    exit_code = 2

@@ -283,6 +283,7 @@ class Index:
         jobs: int | None = None,
         waiting: Callable[[], None] | None = None,
         listing: Listing | None = None,
+        full: bool = False,
     ) -> SyncReport:
         """Bring the index up to date with the files.
 
@@ -295,14 +296,16 @@ class Index:
         :data:`LOCK_WAIT` seconds (then :class:`sqlite3.OperationalError` is raised).
         The report's problems are those of the files parsed now, and listing problems
         (unreadable folders, undecodable names) when they changed. ``listing`` is the
-        vault's :func:`~aikb.vault.scan`, if the caller has just made it.
+        vault's :func:`~aikb.vault.scan`, if the caller has just made it. ``full`` parses
+        every note again (``aikb index --rebuild``), inside the database and under its
+        write lock, so processes reading it meanwhile are never left with a deleted file.
         """
         if listing is None:
             listing = scan(self.root)
         report = SyncReport(len(listing.notes))
         snapshot = _digest(listing)
         saved = self._saved_snapshot()
-        complete = self._complete()
+        complete = not full and self._complete()
         if complete and saved == snapshot:
             return report
         report.problems.extend(listing.problems)
