@@ -659,6 +659,10 @@ def search_json(hits: Sequence[Hit]) -> list[dict[str, Any]]:
     ]
 
 
+GRID_ROWS = 300
+"""Reports (``check``, ``mentions``) lay a note's rows out as a grid up to this many rows."""
+
+
 class ListView:
     """The concepts table (title, kind, aliases, note, links, backlinks), fitted to the
     width: the note column goes below 100 columns, aliases below 70 (a caption says so);
@@ -742,6 +746,10 @@ def check_report(findings: Sequence[Finding]) -> Group:
     width = max((len(f.kind) for f in findings), default=0)
     parts: list[RenderableType] = []
     for path, group in _by_path(findings, lambda f: f.note):
+        if len(group) > GRID_ROWS:  # a table this long takes seconds to lay out: plain lines
+            lines = Text("\n").join(_finding_line(f, width) for f in group)
+            _add_group(parts, path, lines)
+            continue
         grid = Table.grid(padding=(0, 2))
         grid.add_column(justify="right", style="aikb.meta", no_wrap=True, min_width=5)
         grid.add_column(no_wrap=True, min_width=width)
@@ -756,6 +764,19 @@ def check_report(findings: Sequence[Finding]) -> Group:
             )
         _add_group(parts, path, grid)
     return Group(*parts)
+
+
+def _finding_line(finding: Finding, width: int) -> Text:
+    """One finding as a line (``line  kind  message``), for reports too long for a grid."""
+    line = Text(f"{finding.line or '':>5}  ", style="aikb.meta")
+    style = "aikb.broken" if finding.kind.startswith("missing") else "yellow"
+    line.append_text(text(finding.kind.ljust(width), style))
+    message = finding.message
+    if message.startswith(finding.kind):
+        message = message[len(finding.kind) :].strip()
+    line.append("  ")
+    line.append_text(text(message))
+    return line
 
 
 def _add_group(parts: list[RenderableType], path: str, grid: RenderableType) -> None:
