@@ -71,6 +71,13 @@ def test_html_block_keeps_its_words() -> None:
     assert "Centered" in out and "words" in out and "<div" not in out
 
 
+def test_html_block_tags_leave_no_blank_lines_and_cells_stay_apart() -> None:
+    lines = render("<table><tr><td>a</td><td>b</td></tr></table>\n\n" + "<div>" * 3000).split("\n")
+    assert [line.rstrip() for line in lines if line.strip()] == ["a b"]
+    nested = render("<div>\n<p>\n<b>Title</b>\n</p>\n</div>\n\nnext").strip().split("\n")
+    assert [line.rstrip() for line in nested] == ["Title", "", "next"]
+
+
 def test_wikilinks_show_label_or_target() -> None:
     out = render("See [[Note|the label]], [[Other#Part]] and [[#Local]].")
     assert "See the label, Other › Part and Local." in out

@@ -127,6 +127,12 @@ _FORMAT_TAGS = frozenset(
 )
 _TAG = re.compile(r"^<\s*(/?)\s*([A-Za-z][A-Za-z0-9-]*)\b[^<>]*?(/?)\s*>$", re.DOTALL)
 _ANY_TAG = re.compile(r"<\s*/?\s*([A-Za-z][A-Za-z0-9-]*)\b[^<>]*>")
+_BLOCK_TAGS = frozenset(
+    "address article aside blockquote br center dd details div dl dt figcaption figure"
+    " footer h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section summary table tr"
+    " ul".split()
+)
+"""HTML tags that start a new line when an HTML block is shown as text."""
 _HTML_COMMENT = re.compile(r"<!--.*?(-->|$)", re.DOTALL)
 _BLOCK_ID_END = re.compile(r"\s*\^[A-Za-z0-9-]+\s*$")
 _CALLOUT = re.compile(r"^\[!([A-Za-z-]+)\]([+-]?)\s*")
@@ -293,8 +299,18 @@ def _paragraph(text: str) -> list[Token]:
 
 
 def _html_to_text(html: str) -> str:
-    text = _HTML_COMMENT.sub("", html)
-    return _ANY_TAG.sub(lambda m: "\n" if m.group(1).lower() in ("br", "p", "div") else "", text)
+    """An HTML block as the words it shows: block tags break lines, table cells are
+    spaced apart, other tags vanish; empty lines left by tags are dropped."""
+
+    def tag(match: re.Match[str]) -> str:
+        name = match.group(1).lower()
+        if name in ("td", "th"):
+            return " "
+        return "\n" if name in _BLOCK_TAGS else ""
+
+    text = _ANY_TAG.sub(tag, _HTML_COMMENT.sub("", html))
+    lines = (" ".join(line.split()) for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
 
 
 def _rewrite_inline(children: list[Token], context: RenderContext) -> list[Token]:
