@@ -128,9 +128,41 @@ _FORMAT_TAGS = frozenset(
 _TAG = re.compile(r"^<\s*(/?)\s*([A-Za-z][A-Za-z0-9-]*)\b[^<>]*?(/?)\s*>$", re.DOTALL)
 _ANY_TAG = re.compile(r"<\s*/?\s*([A-Za-z][A-Za-z0-9-]*)\b[^<>]*>")
 _BLOCK_TAGS = frozenset(
-    "address article aside blockquote br center dd details div dl dt figcaption figure"
-    " footer h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section summary table tr"
-    " ul".split()
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "br",
+        "center",
+        "dd",
+        "details",
+        "div",
+        "dl",
+        "dt",
+        "figcaption",
+        "figure",
+        "footer",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "summary",
+        "table",
+        "tr",
+        "ul",
+    ]
 )
 """HTML tags that start a new line when an HTML block is shown as text."""
 _HTML_COMMENT = re.compile(r"<!--.*?(-->|$)", re.DOTALL)
