@@ -83,6 +83,12 @@ def test_wikilinks_show_label_or_target() -> None:
     assert "See the label, Other › Part and Local." in out
 
 
+def test_image_sizes_are_not_labels_and_paths_read_decoded() -> None:
+    out = render("![[pic.png|200]] ![[pic.png|640x480]] ![[Note|Named]] ![](att/my%20pic.png)")
+    assert "⤷ pic.png ⤷ pic.png ⤷ Named" in out and "200" not in out and "640" not in out
+    assert "att/my pic.png" in out
+
+
 def test_control_characters_become_visible() -> None:
     out = render("bell \x07 esc \x1b[31m c1 \x9b end")
     assert "\x07" not in out and "\x1b" not in out and "\x9b" not in out

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from urllib.parse import unquote
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.markdown import Markdown
@@ -127,6 +128,7 @@ _FORMAT_TAGS = frozenset(
 )
 _TAG = re.compile(r"^<\s*(/?)\s*([A-Za-z][A-Za-z0-9-]*)\b[^<>]*?(/?)\s*>$", re.DOTALL)
 _ANY_TAG = re.compile(r"<\s*/?\s*([A-Za-z][A-Za-z0-9-]*)\b[^<>]*>")
+_IMAGE_SIZE = re.compile(r"\d+(?:x\d+)?")
 _BLOCK_TAGS = frozenset(
     [
         "address",
@@ -371,7 +373,10 @@ def _rewrite_inline(children: list[Token], context: RenderContext) -> list[Token
             out.append(make_token("math", "math", 0, sanitize(child.content)))
         elif kind == "wikilink":
             meta = child.meta
-            label = meta["label"] or _link_title(meta["target"], meta["headings"], meta["block"])
+            label = meta["label"]
+            if meta["embed"] and label and _IMAGE_SIZE.fullmatch(label):
+                label = None  # ![[pic.png|200]] or |640x480: a display size, not a label
+            label = label or _link_title(meta["target"], meta["headings"], meta["block"])
             block = meta["block"]
             written = meta["target"] + (
                 "#^" + block if block else "".join("#" + h for h in meta["headings"])
@@ -392,7 +397,7 @@ def _rewrite_inline(children: list[Token], context: RenderContext) -> list[Token
         elif kind == "html_inline":
             out.extend(_inline_html(child))
         elif kind == "image":
-            alt = sanitize(child.content or str(child.attrs.get("src", "")))
+            alt = sanitize(child.content or unquote(str(child.attrs.get("src", ""))))
             out.append(make_token("embed", "embed", 0, f"🖼 {alt}"))
         else:
             if child.content:
@@ -605,7 +610,10 @@ class ShowView:
         content, hidden = _clip(self.content)
         yield body_markdown(content, self.concept, self.context)
         if hidden:
-            yield Text(f"… {hidden} more lines not shown; --raw prints them all", style="aikb.meta")
+            lines = "line" if hidden == 1 else "lines"
+            yield Text(
+                f"… {hidden} more {lines} not shown; --raw prints them all", style="aikb.meta"
+            )
         yield Text()
         internal = [link for link in self.links if link.link.kind != "external"]
         external = [link for link in self.links if link.link.kind == "external"]
