@@ -282,6 +282,17 @@ def test_chinese_and_japanese_words_inside_runs(
     assert aikb(*cache, "search", "漏水", vault=tmp_path).exit_code == 1
 
 
+def test_text_hits_are_not_buried_by_a_name_match(aikb: Runner, tmp_path: Path) -> None:
+    # The note named like the query weighs its name 10x in bm25; the section whose text
+    # holds the words must still rank above names that merely look like the query.
+    (tmp_path / "Big Things.md").write_text(
+        "# Big Things\n## Notes\nWhat big things have in common.\n", encoding="utf-8"
+    )
+    (tmp_path / "Tools.md").write_text("# Tools\n## Thingy gadgets\nA list.\n", encoding="utf-8")
+    hits = json.loads(aikb("search", "big things", "--json", vault=tmp_path).stdout)
+    assert [h["id"] for h in hits][:2] == ["Big Things", "Big Things#Notes"]
+
+
 def test_snippet_highlights_cjk_pairs_inside_runs() -> None:
     text, spans = snippet("令牌桶和漏桶都可以用来限流。", set(stems("漏桶都")))
     assert [text[a:b] for a, b in spans] == ["漏桶都"]

@@ -252,9 +252,13 @@ def _search(index: Index, query: str, limit: int) -> list[Hit]:
     if not found and len(set(query_stems)) > 1:
         found = index.fulltext(query_stems, limit=max(limit * 3, 30), any_term=True)
     if found:
-        top = max(score for _, score in found) or 1.0
+        # Scale text scores to the best text-only hit: a concept already found by its name
+        # weighs its name 10x in bm25 and would push every other text hit to the bottom.
+        named = {cid for cid, hit in scored.items() if hit.score >= 75}
+        rest = [score for cid, score in found if cid not in named]
+        top = max(rest or [score for _, score in found]) or 1.0
         for cid, score in found:
-            text_score = 30.0 + 40.0 * (score / top)
+            text_score = 30.0 + 40.0 * min(score / top, 1.0)
             current = scored.get(cid)
             if current is None:
                 offer(cid, text_score, "text")
