@@ -288,7 +288,7 @@ def test_text_hits_are_not_buried_by_a_name_match(aikb: Runner, tmp_path: Path) 
     (tmp_path / "Big Things.md").write_text(
         "# Big Things\n## Notes\nWhat big things have in common.\n", encoding="utf-8"
     )
-    (tmp_path / "Tools.md").write_text("# Tools\n## Thingy gadgets\nA list.\n", encoding="utf-8")
+    (tmp_path / "Tools.md").write_text("# Tools\n## Bing thinkers\nA list.\n", encoding="utf-8")
     hits = json.loads(aikb("search", "big things", "--json", vault=tmp_path).stdout)
     assert [h["id"] for h in hits][:2] == ["Big Things", "Big Things#Notes"]
 

@@ -255,7 +255,12 @@ def _search(index: Index, query: str, limit: int) -> list[Hit]:
         # Scale text scores to the best text-only hit: a concept already found by its name
         # weighs its name 10x in bm25 and would push every other text hit to the bottom.
         named = {cid for cid, hit in scored.items() if hit.score >= 75}
-        rest = [score for cid, score in found if cid not in named]
+
+        def shown_as(concept_id: str) -> str:  # a note's title heading is shown as the note
+            concept = index.concept(concept_id)
+            return concept.note if concept is not None and is_title_heading(concept) else concept_id
+
+        rest = [score for cid, score in found if shown_as(cid) not in named]
         top = max(rest or [score for _, score in found]) or 1.0
         for cid, score in found:
             text_score = 30.0 + 40.0 * min(score / top, 1.0)
