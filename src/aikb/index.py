@@ -227,40 +227,60 @@ class Index:
         raise CacheUnavailable(f"cannot use index {path}")  # pragma: no cover
 
     def _prepare_file(self) -> None:
+        """Set the connection up and make sure the schema is this version's.
+
+        A new or outdated database is (re)created under the write lock, after reading its
+        stamp again: several processes starting on a new vault at once create it once,
+        and a process that finds another one building waits for it (up to
+        :data:`LOCK_WAIT` seconds) instead of giving up.
+        """
         conn = self.conn
-        conn.execute(f"PRAGMA busy_timeout = {READ_WAIT * 1000}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
-        if mode is None or str(mode[0]).lower() != "wal":
-            raise sqlite3.DatabaseError("cannot switch to WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: big builds spill less
+        conn.execute(f"PRAGMA busy_timeout = {LOCK_WAIT * 1000}")
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            if mode is None or str(mode[0]).lower() != "wal":
+                raise sqlite3.DatabaseError("cannot switch to WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: big builds spill less
+            if self._stamped():
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if not self._stamped():  # nobody created it while this one waited
+                    for table in _TABLES:
+                        conn.execute(f"DROP TABLE IF EXISTS {table}")
+                    self._create(begin=False)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {READ_WAIT * 1000}")
+
+    def _stamped(self) -> bool:
+        """Whether the database holds this schema version, for this vault."""
         stamp: dict[str, str] = {}
         with contextlib.suppress(sqlite3.OperationalError):
-            stamp = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        if stamp.get("schema") != _version_tag() or stamp.get("root") != self._root_stamp():
-            self._drop_all()
-            self._create()
+            stamp = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+        return stamp.get("schema") == _version_tag() and stamp.get("root") == self._root_stamp()
 
     def _root_stamp(self) -> str:
         """The vault's resolved path as stored in ``meta`` (undecodable bytes replaced)."""
         return printable(str(self.root.resolve()))
 
-    def _drop_all(self) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
-        for table in _TABLES:
-            self.conn.execute(f"DROP TABLE IF EXISTS {table}")
-        self.conn.execute("COMMIT")
-
-    def _create(self) -> None:
+    def _create(self, begin: bool = True) -> None:
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        if begin:
+            conn.execute("BEGIN IMMEDIATE")
         for statement in _SCHEMA.split(";"):
             if statement.strip():
                 conn.execute(statement)
         self._create_indexes()
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (_version_tag(),))
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('root', ?)", (self._root_stamp(),))
-        conn.execute("COMMIT")
+        if begin:
+            conn.execute("COMMIT")
 
     def _create_indexes(self) -> None:
         for statement in _INDEXES:
