@@ -50,6 +50,8 @@ def split_headings(stored: str) -> tuple[str, ...]:
 SCHEMA_VERSION = "12"
 LOCK_WAIT = 60
 """Seconds to wait for another process that is updating the index (then: in memory)."""
+INSERT_CHUNK = 20_000
+"""Resolved links of a full build are inserted this many at a time (bounded memory)."""
 READ_WAIT = 5
 """Seconds a read waits for a lock (readers are never blocked by writers in WAL mode)."""
 PRELOAD_LINKS = 2000
@@ -528,13 +530,20 @@ class Index:
     def _insert_resolved(self, links: list[Row]) -> int:
         """Resolve the links of a full build against the complete catalog and insert them
         (rows as built by :meth:`_write`: nid, source cid, kind, target, headings, block,
-        label, line, key)."""
+        label, line, key). ``links`` is emptied as it is consumed."""
         conn = self.conn
         catalog = self.catalog(preload=True)
         cids: dict[str, int] = dict(conn.execute("SELECT id, cid FROM concepts").fetchall())
         notes: dict[int, str] = dict(conn.execute("SELECT nid, id FROM notes").fetchall())
-        rows = []
-        for row in links:
+        rows: list[Row] = []
+        insert = (
+            "INSERT INTO links(nid, source, kind, target, headings, block, label, line, key,"
+            " resolved, reason, attachment, candidates) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        )
+        total = len(links)
+        links.reverse()  # popped from the end, in file order: memory is freed as it goes
+        while links:
+            row = links.pop()
             nid, _, kind, target, headings, block = row[:6]
             resolved = reason = attachment = candidates = None
             if kind != "external":
@@ -550,12 +559,11 @@ class Index:
                 if found.candidates:
                     candidates = json.dumps(list(found.candidates))
             rows.append((*row, resolved, reason, attachment, candidates))
-        conn.executemany(
-            "INSERT INTO links(nid, source, kind, target, headings, block, label, line, key,"
-            " resolved, reason, attachment, candidates) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            rows,
-        )
-        return len(rows)
+            if len(rows) >= INSERT_CHUNK:
+                conn.executemany(insert, rows)
+                rows.clear()
+        conn.executemany(insert, rows)
+        return total
 
     def _resolve(self, affected: set[str], changed: list[int]) -> int:
         """Re-resolve the links written in the ``changed`` notes and those whose target file
