@@ -229,6 +229,18 @@ def test_cli_import_stays_lean() -> None:
     assert result.stdout.strip() == "[]"
 
 
+def test_search_list_check_graph_never_import_the_markdown_renderer() -> None:
+    code = (
+        "import sys, aikb.cli, aikb.search, aikb.render, aikb.check, aikb.graphs;"
+        " heavy = ['markdown_it', 'rich.markdown', 'mdit_py_plugins', 'pygments'];"
+        " print([m for m in heavy if m in sys.modules])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
 def test_keyboard_layout_fallback(aikb: Runner) -> None:
     def ids(query: str) -> list[str]:
         return [h["id"] for h in json.loads(aikb("search", query, "--json").stdout)]

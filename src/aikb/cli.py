@@ -395,7 +395,7 @@ def show(
     Example: aikb show "context window"
     """
     with reporting():
-        index = open_index(ctx, preload=("aikb.search", "aikb.render"))
+        index = open_index(ctx, preload=("aikb.search", "aikb.notemarkdown", "markdown_it"))
         from aikb.search import lookup
 
         found = lookup(index, term)
@@ -464,7 +464,9 @@ def search(
 
         if not query.strip():
             raise UsageError("empty query: give words to look for")
-        index = open_index(ctx, preload=("aikb.render", "rapidfuzz.fuzz", "rapidfuzz.process"))
+        index = open_index(
+            ctx, preload=("aikb.search", "aikb.render", "rapidfuzz.fuzz", "rapidfuzz.process")
+        )
         hits = run_search(index, query, limit)
         if as_json:
             from aikb.render import search_json
@@ -665,7 +667,7 @@ def mentions(
         from aikb.mentions import mentions as find_mentions
         from aikb.search import lookup
 
-        index = open_index(ctx, preload=("aikb.render", "aikb.mentions"))
+        index = open_index(ctx, preload=("aikb.render", "aikb.mentions", "markdown_it"))
         found = lookup(index, term)
         if found.how == "fuzzy":
             warn(f"showing {found.concept.id!r}, the closest match to {term!r}")

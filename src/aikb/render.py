@@ -4,7 +4,8 @@ Text from notes is data: it is always placed in :class:`rich.text.Text` (never p
 console markup) and passed through :func:`aikb.normalize.sanitize`, so ``[bold]x[/bold]``
 prints as written and no control character from a note reaches the terminal.
 
-Note bodies are rendered by :class:`NoteMarkdown`, rich's Markdown renderable fed with
+Note bodies are rendered by :class:`aikb.notemarkdown.NoteMarkdown` (its own module, so
+commands that print no note body never import rich's Markdown), rich's Markdown renderable fed with
 tokens from aikb's own parser and rewritten first: wikilinks show their label (or target),
 unresolved ones in red; embeds are transcluded as quotes; comments and block ids vanish;
 inline HTML tags vanish but the words inside them stay; unknown tags show literally; a
@@ -19,7 +20,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import unquote
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
-from rich.markdown import Markdown
 from rich.padding import Padding
 from rich.rule import Rule
 from rich.text import Text
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from aikb.check import Finding
     from aikb.graphs import Graph
     from aikb.mentions import Mention
+    from aikb.notemarkdown import NoteMarkdown
     from aikb.search import Hit
 
 THEME = Theme(
@@ -211,31 +212,6 @@ class RenderContext:
     def inside(self, concept_id: str, note: str) -> RenderContext:
         """The context for content of ``concept_id`` (in ``note``) shown inside this one."""
         return RenderContext(self.broken, self.embed, (*self.stack, concept_id), self.budget, note)
-
-
-class NoteMarkdown(Markdown):
-    """rich's Markdown renderable, parsed by aikb's Obsidian-aware parser (see module doc)."""
-
-    inlines = {  # noqa: RUF012 - rich declares it as a plain class attribute
-        "em",
-        "strong",
-        "code",
-        "s",
-        "wikilink",
-        "wikilink_broken",
-        "hashtag",
-        "embed",
-        "math",
-        "mark",
-    }
-
-    def __init__(self, markup: str, context: RenderContext | None = None, **options: Any) -> None:
-        super().__init__("", **options)
-        from aikb.syntax import parser
-
-        self.markup = markup
-        self.context = context or RenderContext()
-        self.parsed = rewrite(parser().parse(markup), self.context)
 
 
 def rewrite(tokens: list[Token], context: RenderContext) -> list[Token]:
@@ -502,6 +478,8 @@ def body_markdown(content: str, concept: Concept, context: RenderContext) -> Not
         content = content.split("\n", 1)[1] if "\n" in content else ""
     elif content:
         content = drop_title_heading(content, concept.title)
+    from aikb.notemarkdown import NoteMarkdown
+
     return NoteMarkdown(
         content.strip("\n"),
         RenderContext(context.broken, context.embed, (concept.id,), context.budget, concept.note),
@@ -976,3 +954,12 @@ def mentions_json(found: Sequence[Mention]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def __getattr__(name: str) -> Any:
+    """``aikb.render.NoteMarkdown``, imported on first use (PEP 562)."""
+    if name == "NoteMarkdown":
+        from aikb.notemarkdown import NoteMarkdown
+
+        return NoteMarkdown
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
