@@ -45,6 +45,22 @@ def test_graph_json_local(aikb: Runner, seed_dir: Path) -> None:
         assert set(node) == {"id", "title", "kind"}
 
 
+def test_graph_edges_join_the_link_own_ends(aikb: Runner, seed_dir: Path) -> None:
+    # "Context window size" links to a subsection of "Context window": around the parent,
+    # the edge goes to that subsection (shown as its child), not to the parent.
+    result = aikb("graph", "context window", "--format", "json", vault=seed_dir)
+    edges = json.loads(result.stdout)["edges"]
+    sub = (
+        "AI-flow#*  Как сделать контекстное окно на 100K в большой языковой модели: "
+        "обо всех фокусах в одном посте"
+    )
+    link = {"source": "AI-flow#Context window size", "target": sub, "kind": "link"}
+    assert link in edges
+    assert not any(
+        e["source"] == link["source"] and e["kind"] == "link" and e != link for e in edges
+    )
+
+
 def test_graph_unresolved_targets_are_nodes(aikb: Runner, seed_dir: Path) -> None:
     data = json.loads(aikb("graph", "--format", "json", vault=seed_dir).stdout)
     unresolved = [n for n in data["nodes"] if n["kind"] == "unresolved"]

@@ -64,12 +64,15 @@ def local_graph(index: Index, concept: Concept, depth: int = 1) -> Graph:
     outgoing links, backlinks, the parent section and child sections.
 
     Links written in a concept's subsections, and links into them, count as the
-    concept's own (the subsection is a further step, through its section edge), so every
-    node is joined to the root within ``depth`` steps. Unresolved targets are leaves.
+    concept's own when walking (the subsection is a further step, through its section
+    edge), so every node is joined to the root within ``depth`` steps; an edge is drawn
+    between the link's own source and target when both are in the graph. Unresolved
+    targets are leaves.
     ``depth`` < 1 gives the concept alone.
     """
     nodes: dict[str, Node] = {concept.id: _node(concept)}
     edges: dict[Edge, None] = {}
+    exact: dict[Edge, Edge] = {}  # an aggregated edge -> the link's own ends
     queue: deque[tuple[Concept, int]] = deque([(concept, 0)])
     while queue:
         current, distance = queue.popleft()
@@ -81,7 +84,9 @@ def local_graph(index: Index, concept: Concept, depth: int = 1) -> Graph:
             if item.resolved:
                 target = index.concept(item.resolved)
                 if target is not None and target.id != current.id:
-                    edges[Edge(current.id, target.id, kind)] = None
+                    edge = Edge(current.id, target.id, kind)
+                    edges[edge] = None
+                    exact.setdefault(edge, Edge(item.source, target.id, kind))
                     neighbours.append(target)
             else:
                 leaf = _target(item)
@@ -93,7 +98,9 @@ def local_graph(index: Index, concept: Concept, depth: int = 1) -> Graph:
             # subsection itself is one more step away, through a section edge.
             source = index.concept(backlink.source)
             if source is not None:
-                edges[Edge(source.id, current.id, "link")] = None
+                edge = Edge(source.id, current.id, "link")
+                edges[edge] = None
+                exact.setdefault(edge, Edge(source.id, backlink.target or current.id, "link"))
                 neighbours.append(source)
         if current.parent:
             parent = index.concept(current.parent)
@@ -107,8 +114,16 @@ def local_graph(index: Index, concept: Concept, depth: int = 1) -> Graph:
             if neighbour.id not in nodes:
                 nodes[neighbour.id] = _node(neighbour)
                 queue.append((neighbour, distance + 1))
-    kept = [e for e in edges if e.source in nodes and e.target in nodes]
-    return Graph(list(nodes.values()), kept, concept.id)
+    # Draw a link between the concepts that hold and receive it when both are shown (a
+    # link from a subsection starts at the subsection), else between the aggregates.
+    kept: dict[Edge, None] = {}
+    for edge in edges:
+        own = exact.get(edge, edge)
+        if own.source in nodes and own.target in nodes and own.source != own.target:
+            kept[own] = None
+        elif edge.source in nodes and edge.target in nodes:
+            kept[edge] = None
+    return Graph(list(nodes.values()), list(kept), concept.id)
 
 
 def vault_graph(index: Index) -> Graph:
