@@ -305,6 +305,15 @@ def test_text_hits_are_not_buried_by_a_name_match(aikb: Runner, tmp_path: Path) 
     assert [h["id"] for h in hits][:2] == ["Big Things", "Big Things#Notes"]
 
 
+def test_note_whose_text_sits_under_its_title_heading_has_a_snippet(
+    aikb: Runner, tmp_path: Path
+) -> None:
+    # Many real notes start with "# Title" on line 1 and no front matter.
+    (tmp_path / "Foo.md").write_text("# Foo\n\nbar baz qux.\n", encoding="utf-8")
+    hits = json.loads(aikb("search", "bar", "--json", vault=tmp_path).stdout)
+    assert [(h["id"], h["snippet"]) for h in hits] == [("Foo", "bar baz qux.")]
+
+
 def test_snippet_highlights_cjk_pairs_inside_runs() -> None:
     text, spans = snippet("令牌桶和漏桶都可以用来限流。", set(stems("漏桶都")))
     assert [text[a:b] for a, b in spans] == ["漏桶都"]

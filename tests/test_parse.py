@@ -163,6 +163,16 @@ def test_yaml_types_become_text() -> None:
     ("title", "names", "aliases"),
     [
         (
+            "Leaky bucket，漏桶（流控）",
+            ("Leaky bucket，漏桶（流控）", "Leaky bucket，漏桶", "Leaky bucket", "漏桶"),
+            ("Leaky bucket", "漏桶"),
+        ),
+        (
+            "滑动窗口、スライディングウィンドウ",
+            ("滑动窗口、スライディングウィンドウ", "滑动窗口", "スライディングウィンドウ"),
+            ("滑动窗口", "スライディングウィンドウ"),
+        ),
+        (
             "Context window, Контекстное окно (flow)",
             (
                 "Context window, Контекстное окно (flow)",

@@ -29,10 +29,13 @@ except ImportError:  # pragma: no cover - depends on the PyYAML build
 
 _EXTERNAL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _BLOCK_ID = re.compile(r"(?:^|\s)\^([A-Za-z0-9-]+)\s*$")
-_QUALIFIER = re.compile(r"\s*\([^()]*\)\s*$")
+_QUALIFIER = re.compile(r"\s*(?:\([^()]*\)|（[^（）]*）)\s*$")
 _DECORATION = re.compile(r"^[\s*•·>\-–—]+")
 _LINK_BREAKERS = re.compile(r"\[\[|\]\]|[|#^]")
 _LINE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
+_NAME_SEPARATORS = ",，、"
+"""What separates the names a heading lists: a comma, the full-width comma and the
+ideographic comma of Chinese and Japanese text."""
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 MAX_NAMES = 64
 
@@ -165,8 +168,10 @@ def heading_names(title: str, plain: str | None = None) -> tuple[tuple[str, ...]
     a parenthesised qualifier: ``Context window, Контекстное окно (flow)`` has the aliases
     ``Context window`` and ``Контекстное окно``, and is also found as ``Context window,
     Контекстное окно``; ``Fine-tuning (flow)`` has the alias ``Fine-tuning``. Commas inside
-    parentheses do not split. Decoration before the text (``*  ``, ``- ``) is dropped from
-    aliases, so ``\\*  Оценка LLM`` is also found as ``Оценка LLM``.
+    parentheses do not split. Full-width ``，`` and ``、`` separate names and ``（…）`` is a
+    qualifier too, as Chinese and Japanese headings write them. Decoration before the
+    text (``*  ``, ``- ``) is dropped from aliases, so ``\\*  Оценка LLM`` is also found
+    as ``Оценка LLM``.
     """
     text = title if plain is None else plain
     base = _QUALIFIER.sub("", text)
@@ -222,11 +227,11 @@ def _split_top_level(text: str) -> list[str]:
     current: list[str] = []
     depth = 0
     for ch in text:
-        if ch in "([{":
+        if ch in "([{（":
             depth += 1
-        elif ch in ")]}":
+        elif ch in ")]}）":
             depth = max(0, depth - 1)
-        if ch == "," and depth == 0:
+        if ch in _NAME_SEPARATORS and depth == 0:
             parts.append("".join(current))
             current = []
         else:

@@ -279,6 +279,10 @@ def _search(index: Index, query: str, limit: int) -> list[Hit]:
         own = index.own_text(hit.concept.id)
         if hit.concept.is_note:
             own = drop_title_heading(own, hit.concept.title)
+            if not own.strip():  # "# Title" on line 1: the text is under that heading
+                heading = next(iter(index.children(hit.concept)), None)
+                if heading is not None and is_title_heading(heading):
+                    own = index.own_text(heading.id)
         hit.snippet, hit.spans = snippet(own, wanted)
     return hits
 
