@@ -439,3 +439,42 @@ def test_index_command_finds_damage_other_commands_cannot(tmp_path: Path) -> Non
     assert "damaged" in result.stderr
     fresh = _run(vault, "search", "context window", "--json", env=env)
     assert json.loads(fresh.stdout)[0]["id"] == "Context window"
+
+
+def _processes_mentioning(marker: str) -> list[int]:
+    """Pids whose command line holds ``marker`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "cmdline").read_bytes().decode("utf-8", "replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs Linux /proc")
+def test_workers_end_when_the_build_is_killed(tmp_path: Path) -> None:
+    vault = tmp_path / "killed-build-vault"
+    vault.mkdir()
+    paragraph = "Words about context windows and [[other]] notes, again and again. " * 40
+    for number in range(3000):
+        (vault / f"n{number}.md").write_text(f"# N{number}\n{paragraph}\n", encoding="utf-8")
+    env = {**os.environ, "AIKB_CACHE_DIR": str(tmp_path / "cache")}
+    build = subprocess.Popen(
+        [sys.executable, "-m", "aikb", "--vault", str(vault), "index"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while len(_processes_mentioning(str(vault))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the worker processes run
+    assert build.poll() is None, "the build ended before its workers could be seen"
+    build.kill()  # SIGKILL: the parent cannot clean up
+    build.wait()
+    deadline = time.monotonic() + 10
+    while _processes_mentioning(str(vault)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_mentioning(str(vault)) == []

@@ -200,6 +200,20 @@ def _prepare_batch(args: tuple[Path, list[FileStat]]) -> list[Rows]:
     return [prepare(root, f) for f in files]
 
 
+def _watch_parent(parent: int) -> None:
+    """Worker initializer: end the worker as soon as its parent is gone (``kill``, even
+    ``kill -9``), instead of parsing on for nobody with the database files open."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.25)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="aikb-parent-watch", daemon=True).start()
+
+
 def prepare_all(
     root: Path, files: list[FileStat], progress: Progress | None = None, jobs: int | None = None
 ) -> Iterator[list[Rows]]:
@@ -219,7 +233,9 @@ def prepare_all(
     size = max(16, min(128, total // (workers * 8) or 16))
     batches = [(root, files[i : i + size]) for i in range(0, total, size)]
     done = 0
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, initializer=_watch_parent, initargs=(os.getpid(),)
+    ) as pool:
         for batch in pool.map(_prepare_batch, batches):
             yield batch
             done += len(batch)
