@@ -143,6 +143,24 @@ def test_mentions_text_output_and_none(aikb: Runner, tmp_path: Path) -> None:
     assert "no unlinked mentions" in none.stderr
 
 
+def test_mentions_of_chinese_and_japanese_names_inside_runs(aikb: Runner, tmp_path: Path) -> None:
+    (tmp_path / "限流算法.md").write_text("# 限流算法\n令牌桶。\n", encoding="utf-8")
+    (tmp_path / "GPT模型.md").write_text("# GPT模型\n## 漏桶\n", encoding="utf-8")
+    (tmp_path / "说明.md").write_text(
+        "关于限流算法的说明。\nAlso gpt模型 and [[限流算法]].\n`漏桶` in code, 漏桶 in text.\n",
+        encoding="utf-8",
+    )
+    for term, expected in (
+        ("限流算法", [(1, "限流算法")]),  # the linked one on line 2 is not a mention
+        ("GPT模型", [(2, "gpt模型")]),
+        ("漏桶", [(3, "漏桶")]),  # two characters are a word; code is skipped
+    ):
+        result = aikb("mentions", term, "--json", vault=tmp_path)
+        assert result.exit_code == 0, (term, result.stderr)
+        found = json.loads(result.stdout)
+        assert [(m["line"], m["snippet"][m["start"] : m["end"]]) for m in found] == expected
+
+
 def test_mentions_between_sections_of_one_note(aikb: Runner, seed_dir: Path) -> None:
     # The seed is one note whose headings are the concepts: a section is mentioned by the
     # other sections, never by its own lines (82-96, subsections included).

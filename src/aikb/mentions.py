@@ -5,8 +5,9 @@ as whole words but is not a link; for a heading's concept, the rest of its own n
 too (a vault of one big note, each heading a concept, has mentions between sections), its
 own section (subsections included) does not. Words are compared by their Snowball stems, so word
 forms count (``контекстного окна`` mentions ``контекстное окно``, ``models`` mentions
-``model``). Text inside code, math, comments, links (wikilinks and Markdown links, labels
-included), tags and front matter is never a mention. The full-text index narrows the
+``model``); a name with Chinese or Japanese characters is found as written, inside runs
+of text without spaces. Text inside code, math, comments, links (wikilinks and Markdown
+links, labels included), tags and front matter is never a mention. The full-text index narrows the
 notes to read; only those are parsed.
 """
 
@@ -17,11 +18,13 @@ from typing import NamedTuple
 
 from aikb.index import Index
 from aikb.model import Concept
-from aikb.terms import stem
+from aikb.terms import HAS_CJK, stem, stems
 
 _WORD = re.compile(r"\w+")
 MIN_NAME = 3
 """Names shorter than this many characters are not searched for (``C``, ``AI``)."""
+MIN_CJK_NAME = 2
+"""The same for names with Chinese or Japanese characters (``漏桶`` is one word)."""
 MAX_LINE = 2000
 """Source lines up to this long are a mention's snippet; past it, only the text run."""
 _SKIP = frozenset(
@@ -65,15 +68,22 @@ def mentions(index: Index, concept: Concept, limit: int = 200) -> list[Mention]:
     from aikb.syntax import parser
 
     names: dict[tuple[str, ...], str] = {}
+    runs: dict[str, re.Pattern[str]] = {}  # names with Chinese or Japanese: matched as text
     for name in (concept.title, *concept.names, *concept.aliases):
+        name = name.strip()
+        if HAS_CJK.search(name):
+            if len(name) >= MIN_CJK_NAME:
+                runs.setdefault(name, re.compile(re.escape(name), re.IGNORECASE))
+            continue
         words = tuple(s for s, _, _ in _stems(name))
-        if words and len(name.strip()) >= MIN_NAME and words not in names:
+        if words and len(name) >= MIN_NAME and words not in names:
             names[words] = name
-    if not names:
+    if not names and not runs:
         return []
     candidates: dict[str, None] = {}
-    for words in names:
-        for concept_id, _ in index.fulltext(list(words), limit=5000):
+    lookups = [list(words) for words in names] + [stems(name) for name in runs]
+    for words_ in lookups:
+        for concept_id, _ in index.fulltext(words_, limit=5000):
             found = index.concept(concept_id)
             if found is not None and (found.note != concept.note or not concept.is_note):
                 candidates[found.note] = None
@@ -115,6 +125,8 @@ def mentions(index: Index, concept: Concept, limit: int = 200) -> list[Mention]:
                 if kind != "text" or not child.content:
                     continue
                 spans = _find(child.content, names)
+                if runs:
+                    spans = _with_runs(spans, child.content, runs)
                 if not spans:
                     continue
                 # Show the whole source line when the text is found in it as written (no
@@ -150,15 +162,29 @@ def _find(text: str, names: dict[tuple[str, ...], str]) -> list[tuple[int, int, 
     position = 0
     ordered = sorted(names.items(), key=lambda item: -len(item[0]))
     while position < len(words):
-        for stems, name in ordered:
-            size = len(stems)
-            if tuple(w for w, _, _ in words[position : position + size]) == stems:
+        for wanted, name in ordered:
+            size = len(wanted)
+            if tuple(w for w, _, _ in words[position : position + size]) == wanted:
                 found.append((words[position][1], words[position + size - 1][2], name))
                 position += size
                 break
         else:
             position += 1
     return found
+
+
+def _with_runs(
+    spans: list[tuple[int, int, str]], text: str, runs: dict[str, re.Pattern[str]]
+) -> list[tuple[int, int, str]]:
+    """``spans`` plus every place a Chinese or Japanese name occurs in ``text`` as written
+    (such text has no spaces between words), overlaps dropped, in order."""
+    found = list(spans)
+    for name, pattern in sorted(runs.items(), key=lambda item: -len(item[0])):
+        for match in pattern.finditer(text):
+            start, end = match.span()
+            if all(end <= a or start >= b for a, b, _ in found):
+                found.append((start, end, name))
+    return sorted(found)
 
 
 def _holder(sections: list[Concept], line: int) -> str:
