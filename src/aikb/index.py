@@ -1043,7 +1043,7 @@ class Index:
             rows = self.conn.execute(
                 "SELECT c.id, bm25(fts, 10.0, 1.0) AS score"
                 " FROM fts JOIN concepts c ON c.cid = fts.rowid"
-                " WHERE fts MATCH ? ORDER BY score LIMIT ?",
+                " WHERE fts MATCH ? ORDER BY score, c.id LIMIT ?",
                 (query, limit),
             ).fetchall()
         except sqlite3.OperationalError:

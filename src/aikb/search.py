@@ -191,7 +191,7 @@ def fuzzy_names(index: Index, query: str, limit: int = 20) -> list[tuple[str, fl
             scores[name] = max(scores.get(name, 0.0), min(prefix, 99.0))
     out: list[tuple[str, float, str, str]] = []
     seen: set[str] = set()
-    for name_key_, score in sorted(scores.items(), key=lambda item: -item[1]):
+    for name_key_, score in sorted(scores.items(), key=lambda item: (-item[1], item[0])):
         for concept, written, kind in index.by_name(name_key_, limit=3):
             if concept.id not in seen:
                 seen.add(concept.id)
