@@ -247,18 +247,24 @@ class Index:
             if self._stamped():
                 return
             conn.execute("BEGIN IMMEDIATE")
-            try:
+            with self._committed():
                 if not self._stamped():  # nobody created it while this one waited
                     for table in _TABLES:
                         conn.execute(f"DROP TABLE IF EXISTS {table}")
                     self._create(begin=False)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
         finally:
             conn.execute(f"PRAGMA busy_timeout = {READ_WAIT * 1000}")
+
+    @contextlib.contextmanager
+    def _committed(self) -> Iterator[None]:
+        """Commit the open transaction when the block ends, or roll it back if it raises."""
+        try:
+            yield
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
 
     def _stamped(self) -> bool:
         """Whether the database holds this schema version, for this vault."""
@@ -334,24 +340,20 @@ class Index:
         conn = self.conn
         self._begin_write(waiting)
         try:
-            if not complete:
-                conn.execute("DELETE FROM notes")  # rows were lost: parse everything again
-            conn.execute("DELETE FROM problems WHERE nid IS NULL")
-            self._update(listing.notes, set(listing.attachments), report, progress, jobs)
-            conn.executemany(
-                "INSERT INTO problems VALUES (NULL,?,?,?,?)",
-                [(p.path, p.line, p.message, p.kind) for p in listing.problems],
-            )
-            conn.execute("DELETE FROM meta WHERE key = 'names'")
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('snapshot', ?)", (snapshot,))
-            conn.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('notes', (SELECT count(*) FROM notes))"
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            with self._committed():
+                if not complete:
+                    conn.execute("DELETE FROM notes")  # rows were lost: parse everything again
+                conn.execute("DELETE FROM problems WHERE nid IS NULL")
+                self._update(listing.notes, set(listing.attachments), report, progress, jobs)
+                conn.executemany(
+                    "INSERT INTO problems VALUES (NULL,?,?,?,?)",
+                    [(p.path, p.line, p.message, p.kind) for p in listing.problems],
+                )
+                conn.execute("DELETE FROM meta WHERE key = 'names'")
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('snapshot', ?)", (snapshot,))
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('notes', (SELECT count(*) FROM notes))"
+                )
         finally:
             self._notes.clear()
             self._texts.clear()
