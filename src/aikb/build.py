@@ -200,11 +200,15 @@ def _prepare_batch(args: tuple[Path, list[FileStat]]) -> list[Rows]:
     return [prepare(root, f) for f in files]
 
 
-def _watch_parent(parent: int) -> None:
+def _watch_parent() -> None:
     """Worker initializer: end the worker as soon as its parent is gone (``kill``, even
-    ``kill -9``), instead of parsing on for nobody with the database files open."""
+    ``kill -9``), instead of parsing on for nobody with the database files open. The
+    parent is whoever started the worker (aikb itself, or the fork server that newer
+    Pythons start workers from, which ends with aikb)."""
     import threading
     import time
+
+    parent = os.getppid()
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -233,9 +237,7 @@ def prepare_all(
     size = max(16, min(128, total // (workers * 8) or 16))
     batches = [(root, files[i : i + size]) for i in range(0, total, size)]
     done = 0
-    with ProcessPoolExecutor(
-        max_workers=workers, initializer=_watch_parent, initargs=(os.getpid(),)
-    ) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_watch_parent) as pool:
         for batch in pool.map(_prepare_batch, batches):
             yield batch
             done += len(batch)
