@@ -153,6 +153,20 @@ def test_list_filters(aikb: Runner) -> None:
     assert result.exit_code == 1
 
 
+def test_check_with_hundreds_of_problems_in_one_note(aikb: Runner, tmp_path: Path) -> None:
+    # Past 300 rows a note's problems print as plain lines, same columns as the grid.
+    (tmp_path / "many.md").write_text(
+        "\n".join(f"[[gone {n}]]" for n in range(400)) + "\n", encoding="utf-8"
+    )
+    result = aikb("check", vault=tmp_path)
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == "many.md" and len(lines) == 401
+    assert lines[1].split() == ["1", "missing", "note", "[[gone", "0]]"]
+    assert lines[-1].startswith("    400  missing note  [[gone 399]]")
+    assert "400 problems in 1 note" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("columns", "headers", "hidden"),
     [
