@@ -296,15 +296,17 @@ def _math_inline(state: StateInline, silent: bool) -> bool:
     """Inline math as Obsidian (and pandoc) read it: ``$x$`` and ``$$x$$``.
 
     The opening ``$`` must be followed by a non-space, the closing one preceded by a
-    non-space and not followed by a digit, so ``$5 and $10`` stays text. ``\\$`` is a
-    literal dollar (the escape rule sees it first).
+    non-space and not followed by a digit, so ``$5 and $10`` stays text. ``$$`` is
+    display math wherever it is: spaces and line breaks inside are fine (``$$ x $$``),
+    only blank content is not. ``\\$`` is a literal dollar (the escape rule sees it
+    first).
     """
     src, pos, stop = state.src, state.pos, state.posMax
     if src[pos] != "$":
         return False
     double = src.startswith("$$", pos)
     start = pos + (2 if double else 1)
-    if start >= stop or src[start].isspace():
+    if start >= stop or (not double and src[start].isspace()):
         return False
     close = "$$" if double else "$"
     search = start
@@ -312,14 +314,14 @@ def _math_inline(state: StateInline, silent: bool) -> bool:
         end = src.find(close, search, stop)
         if end < 0 or end == start:
             return False
-        if (
-            src[end - 1] == "\\"
-            or src[end - 1].isspace()
-            or (not double and end + 1 < stop and src[end + 1].isdigit())
+        if src[end - 1] == "\\" or (
+            not double and (src[end - 1].isspace() or (end + 1 < stop and src[end + 1].isdigit()))
         ):
             search = end + 1
             continue
         break
+    if double and not src[start:end].strip():
+        return False
     if not silent:
         token = state.push("math_inline_double" if double else "math_inline", "math", 0)
         token.content = src[start:end]
