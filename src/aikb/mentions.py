@@ -1,14 +1,14 @@
 """``aikb mentions``: unlinked mentions, as in Obsidian's backlinks pane.
 
 A mention is a place in another note where one of a concept's names or aliases appears
-as whole words but is not a link; for a heading's concept, the rest of its own note counts
-too (a vault of one big note, each heading a concept, has mentions between sections), its
-own section (subsections included) does not. Words are compared by their Snowball stems, so word
-forms count (``контекстного окна`` mentions ``контекстное окно``, ``models`` mentions
-``model``); a name with Chinese or Japanese characters is found as written, inside runs
-of text without spaces. Text inside code, math, comments, links (wikilinks and Markdown
-links, labels included), tags and front matter is never a mention. The full-text index narrows the
-notes to read; only those are parsed.
+as whole words but is not a link; for a heading's concept, the rest of its own note
+counts too (a vault of one big note, each heading a concept, has mentions between
+sections), its own section (subsections included) does not. Words are compared by their
+Snowball stems, so word forms count (``контекстного окна`` mentions ``контекстное окно``,
+``models`` mentions ``model``); a name with Chinese or Japanese characters is found as
+written, inside runs of text without spaces. Text inside code, math, comments, links
+(wikilinks and Markdown links, labels included), tags and front matter is never a
+mention. The full-text index narrows the notes to read; only those are parsed.
 """
 
 from __future__ import annotations
