@@ -167,18 +167,8 @@ class MemoryNames:
     """A :class:`NameSource` over lists held in memory (dictionaries built once)."""
 
     def __init__(self, notes: Iterable[str], attachments: Iterable[str]) -> None:
-        self._notes: dict[str, list[str]] = {}
-        self._note_paths: dict[str, str] = {}
-        for note in notes:
-            key = link_key(note)
-            self._note_paths[key] = note
-            self._notes.setdefault(key.rpartition("/")[2], []).append(note)
-        self._files: dict[str, list[str]] = {}
-        self._file_paths: dict[str, str] = {}
-        for path in attachments:
-            key = link_key(path)
-            self._file_paths[key] = path
-            self._files.setdefault(key.rpartition("/")[2], []).append(path)
+        self._notes, self._note_paths = _by_name_and_path(notes)
+        self._files, self._file_paths = _by_name_and_path(attachments)
 
     def notes_named(self, name: str) -> list[str]:
         """See :class:`NameSource`."""
@@ -195,6 +185,17 @@ class MemoryNames:
     def file_at(self, path: str) -> str | None:
         """See :class:`NameSource`."""
         return self._file_paths.get(path)
+
+
+def _by_name_and_path(paths: Iterable[str]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """``paths`` by the key of their last part (several may share one) and by full key."""
+    by_name: dict[str, list[str]] = {}
+    by_path: dict[str, str] = {}
+    for path in paths:
+        key = link_key(path)
+        by_path[key] = path
+        by_name.setdefault(key.rpartition("/")[2], []).append(path)
+    return by_name, by_path
 
 
 def _ending_with(paths: list[str], key: str) -> list[str]:
