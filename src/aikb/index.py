@@ -202,7 +202,9 @@ class Index:
                 ":memory:", isolation_level=None, check_same_thread=not threads
             )
             index = cls(memory, root, None)
-            index._create()
+            memory.execute("BEGIN IMMEDIATE")
+            with index._committed():
+                index._create()
             return index
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -251,7 +253,7 @@ class Index:
                 if not self._stamped():  # nobody created it while this one waited
                     for table in _TABLES:
                         conn.execute(f"DROP TABLE IF EXISTS {table}")
-                    self._create(begin=False)
+                    self._create()
         finally:
             conn.execute(f"PRAGMA busy_timeout = {READ_WAIT * 1000}")
 
@@ -277,18 +279,15 @@ class Index:
         """The vault's resolved path as stored in ``meta`` (undecodable bytes replaced)."""
         return printable(str(self.root.resolve()))
 
-    def _create(self, begin: bool = True) -> None:
+    def _create(self) -> None:
+        """Create the tables, indexes and stamp, inside the caller's write transaction."""
         conn = self.conn
-        if begin:
-            conn.execute("BEGIN IMMEDIATE")
         for statement in _SCHEMA.split(";"):
             if statement.strip():
                 conn.execute(statement)
         self._create_indexes()
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (_version_tag(),))
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('root', ?)", (self._root_stamp(),))
-        if begin:
-            conn.execute("COMMIT")
 
     def _create_indexes(self) -> None:
         for statement in _INDEXES:
