@@ -468,18 +468,16 @@ def search(
             ctx, preload=("aikb.search", "aikb.render", "rapidfuzz.fuzz", "rapidfuzz.process")
         )
         hits = run_search(index, query, limit)
-        if as_json:
+        if as_json:  # "[]" when nothing matches, still with exit 1
             from aikb.render import search_json
 
             print_json(search_json(hits))
-            if not hits:
-                raise NotFound(f"nothing matches {query!r}")
-            return
+        elif hits:
+            from aikb.render import SearchView
+
+            stdout().print(SearchView(hits))
         if not hits:
             raise NotFound(f"nothing matches {query!r}")
-        from aikb.render import SearchView
-
-        stdout().print(SearchView(hits))
 
 
 @app.command("list")
