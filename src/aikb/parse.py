@@ -191,8 +191,8 @@ def _link_safe(title: str) -> str:
 
 def _plain_text(children: list[Token]) -> str:
     """A heading's inline tokens as the heading reads: text and code as written, a link
-    as its label (a wikilink without one as its target), embeds and comments left out,
-    escapes resolved, lines joined."""
+    as its label (a wikilink without one as its target), embeds, images, HTML tags and
+    comments left out, escapes resolved, lines joined."""
     out: list[str] = []
     for child in children:
         kind = child.type
@@ -201,12 +201,10 @@ def _plain_text(children: list[Token]) -> str:
             if not meta.get("embed"):
                 shown = " ".join([meta.get("target") or "", *meta.get("headings", ())])
                 out.append(meta.get("label") or shown.strip())
-        elif kind in ("text", "code_inline", "text_special", "math_inline", "html_inline"):
-            out.append(child.content if kind != "html_inline" else "")
+        elif kind in ("text", "code_inline", "text_special", "math_inline"):
+            out.append(child.content)
         elif kind in ("softbreak", "hardbreak"):
             out.append(" ")
-        elif kind == "image":
-            continue
     return collapse("".join(out))
 
 

@@ -4,12 +4,13 @@ Text from notes is data: it is always placed in :class:`rich.text.Text` (never p
 console markup) and passed through :func:`aikb.normalize.sanitize`, so ``[bold]x[/bold]``
 prints as written and no control character from a note reaches the terminal.
 
-Note bodies are rendered by :class:`aikb.notemarkdown.NoteMarkdown` (its own module, so
-commands that print no note body never import rich's Markdown), rich's Markdown renderable fed with
-tokens from aikb's own parser and rewritten first: wikilinks show their label (or target),
-unresolved ones in red; embeds are transcluded as quotes; comments and block ids vanish;
-inline HTML tags vanish but the words inside them stay; unknown tags show literally; a
-single line break stays a line break, as in Obsidian's default reading view.
+Note bodies are rendered by :class:`aikb.notemarkdown.NoteMarkdown`, rich's Markdown
+renderable (in its own module, so commands that print no note body never import rich's
+Markdown), fed with tokens from aikb's own parser, rewritten here first: wikilinks show
+their label (or target), unresolved ones in red; embeds are transcluded as quotes;
+comments and block ids vanish; inline HTML tags vanish but the words inside them stay;
+unknown tags show literally; a single line break stays a line break, as in Obsidian's
+default reading view.
 """
 
 from __future__ import annotations
