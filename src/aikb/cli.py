@@ -154,35 +154,21 @@ def open_index(
     (it is damaged); ``full`` parses every note again inside it; ``threads`` lets other
     threads use the index (the TUI).
 
-    The vault's files are listed in a thread while this one imports the ``preload``
-    modules the command will need: listing is mostly waiting for ``stat``, which runs
-    without the interpreter lock, so the two overlap.
+    The vault's files are listed in the background (:func:`aikb.vault.start_scan`) while
+    this process imports the ``preload`` modules the command will need.
     """
     import importlib
     import sqlite3
-    import threading
 
     from aikb.index import CacheUnavailable, Index, database_path, is_busy, remove_database
-    from aikb.vault import Listing, cache_dir, locate_vault, scan
+    from aikb.vault import cache_dir, locate_vault, start_scan
 
     options: Options = ctx.obj or Options()
     root = locate_vault(options.vault)
-    found: list[Listing | BaseException] = []
-
-    def list_files() -> None:
-        try:
-            found.append(scan(root))
-        except BaseException as exc:  # handed to the caller's thread, raised there
-            found.append(exc)
-
-    lister = threading.Thread(target=list_files, name="aikb-scan", daemon=True)
-    lister.start()
+    listed = start_scan(root)
     for module in preload:
         importlib.import_module(module)
-    lister.join()
-    if isinstance(found[0], BaseException):
-        raise found[0]
-    listing = found[0]
+    listing = listed()
     path = None if options.no_cache else database_path(root, cache_dir())
     if rebuild and path is not None:
         remove_database(path)
