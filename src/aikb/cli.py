@@ -555,8 +555,9 @@ def build_index(
     """Build or update the vault's index now (other commands do it on demand).
 
     Also checks the database itself (SQLite's integrity checks, which other commands skip
-    to stay fast) and rebuilds it if it is damaged. Shows a progress bar on a terminal;
-    uses all cores for a big vault.
+    to stay fast) and rebuilds it if it is damaged; a database this run has just written
+    whole is not checked again. Shows a progress bar on a terminal; uses all cores for a
+    big vault.
 
     Example: aikb --vault ~/Obsidian/AI index --rebuild
     """
@@ -565,7 +566,7 @@ def build_index(
     with reporting():
         start = time.perf_counter()
         index = open_index(ctx, full=rebuild)
-        if index.path is not None and not rebuild:
+        if index.path is not None and not index.rebuilt:
             damage = index.damage()
             if damage:
                 warn(f"the index {index.path} is damaged ({damage}); rebuilding it")

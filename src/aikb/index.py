@@ -185,6 +185,8 @@ class Index:
         self._notes: dict[int, list[Concept]] = {}
         self._texts: dict[str, list[str]] = {}
         self._catalog: Catalog | None = None
+        self.rebuilt = False
+        """Whether a :meth:`sync` of this object wrote every note into emptied tables."""
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -432,6 +434,7 @@ class Index:
             changed.extend(self._write(kept, deferred))
         report.parsed = len(todo)
         report.removed = len(removed)
+        self.rebuilt = self.rebuilt or full
         self._add_words(None if full else texts)
         if deferred is not None:
             report.relinked = self._insert_resolved(deferred)
