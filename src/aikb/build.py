@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -86,8 +86,8 @@ def rows_for(note: LoadedNote) -> Rows:
             max(parsed.line_count, 1),
             max(first_child, 1),
             -1,
-            json.dumps(list(parsed.aliases), ensure_ascii=False),
-            json.dumps(all_tags, ensure_ascii=False),
+            _json_list(parsed.aliases),
+            _json_list(all_tags),
         )
     ]
     for seq, section in enumerate(sections, 1):
@@ -109,8 +109,8 @@ def rows_for(note: LoadedNote) -> Rows:
                 section.end_line,
                 own_end,
                 section.parent,
-                json.dumps(list(section.aliases), ensure_ascii=False),
-                json.dumps(tags, ensure_ascii=False),
+                _json_list(section.aliases),
+                _json_list(tags),
             )
         )
     links: list[Row] = [
@@ -136,6 +136,12 @@ def rows_for(note: LoadedNote) -> Rows:
         tags=[(t.casefold(), t) for t in all_tags],
         problems=list(parsed.problems),
     )
+
+
+def _json_list(items: Sequence[str]) -> str:
+    """A JSON array of strings, as the ``aliases`` and ``tags`` columns hold them (most
+    are empty, which skips the encoder)."""
+    return json.dumps(list(items), ensure_ascii=False) if items else "[]"
 
 
 def name_rows(note: LoadedNote) -> list[tuple[str, str, int, str]]:
