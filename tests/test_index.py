@@ -16,7 +16,7 @@ import pytest
 from aikb.index import Index, database_path
 from aikb.search import snippet
 from aikb.terms import stems
-from aikb.vault import cache_dir
+from aikb.vault import cache_dir, scan, start_scan
 
 from .conftest import BUNDLED, Runner
 
@@ -211,11 +211,89 @@ def test_warm_run_parses_nothing_and_an_edit_parses_one(tmp_path: Path) -> None:
     second = Index.open(vault, path)
     report = second.sync()
     assert report.parsed == 0 and report.removed == 0
+    assert first.rebuilt and not second.rebuilt  # only a whole build skips `index`'s check
     touch(vault / "New.md", "# New\n[[Tokens]]\n")
     assert second.sync().parsed == 1
+    assert not second.rebuilt
     (vault / "New.md").unlink()
     report = second.sync()
     assert (report.parsed, report.removed) == (0, 1)
+
+
+def _listing_vault(root: Path) -> Path:
+    """Notes in nested folders, attachments, a hidden folder, an undecodable file name."""
+    for number in range(40):
+        folder = root / f"f{number % 3}" / f"g{number % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        touch(folder / f"n{number}.md", f"# N{number}\n" + "text " * number)
+    (root / "f0" / "pic.png").write_bytes(b"png")
+    (root / ".obsidian").mkdir()
+    touch(root / ".obsidian" / "hidden.md", "x")
+    if sys.platform.startswith("linux"):
+        (root / os.fsdecode(b"bad \xff name.md")).write_text("x", encoding="utf-8")
+    return root
+
+
+def test_background_listing_equals_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The listing made in the background (a forked child on Linux) is scan's, problems
+    included."""
+    vault = _listing_vault(tmp_path / "vault")
+    expected = scan(vault)
+    assert len(expected.notes) == 40 and expected.attachments == ["f0/pic.png"]
+    forks = []
+    real_fork = os.fork
+
+    def counting_fork() -> int:
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", counting_fork, raising=False)
+    assert start_scan(vault)() == expected
+    assert len(forks) == (1 if sys.platform.startswith("linux") else 0)
+
+
+def test_background_listing_survives_a_failing_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the forked child fails, the files are listed in this process instead."""
+    import aikb.vault
+
+    vault = _listing_vault(tmp_path / "vault")
+    expected = scan(vault)
+    parent = os.getpid()
+    real_scan = aikb.vault.scan
+
+    def scan_failing_in_child(root: Path) -> aikb.vault.Listing:
+        if os.getpid() != parent:
+            raise RuntimeError("child fails")
+        return real_scan(root)
+
+    monkeypatch.setattr(aikb.vault, "scan", scan_failing_in_child)
+    assert start_scan(vault)() == expected
+
+
+def test_background_listing_uses_a_thread_beside_other_threads(tmp_path: Path) -> None:
+    """With other threads running, forking is unsafe: the listing runs in a thread."""
+    import threading
+
+    vault = _listing_vault(tmp_path / "vault")
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        children_before = set(_child_pids())
+        wait = start_scan(vault)
+        assert set(_child_pids()) == children_before  # no child was started
+        assert wait() == scan(vault)
+    finally:
+        release.set()
+        other.join()
+
+
+def _child_pids() -> list[int]:
+    """Pids of this process's children (Linux /proc; empty elsewhere)."""
+    path = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
 def test_cli_import_stays_lean() -> None:
