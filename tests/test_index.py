@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from aikb.index import Index, database_path
+from aikb.index import Changes, Index, changes_since, database_path
 from aikb.search import snippet
 from aikb.terms import stems
 from aikb.vault import cache_dir, scan, start_scan
@@ -248,7 +248,7 @@ def test_background_listing_equals_scan(tmp_path: Path, monkeypatch: pytest.Monk
         return real_fork()
 
     monkeypatch.setattr(os, "fork", counting_fork, raising=False)
-    assert start_scan(vault)() == expected
+    assert start_scan(vault)() == (expected, None)
     assert len(forks) == (1 if sys.platform.startswith("linux") else 0)
 
 
@@ -269,7 +269,7 @@ def test_background_listing_survives_a_failing_child(
         return real_scan(root)
 
     monkeypatch.setattr(aikb.vault, "scan", scan_failing_in_child)
-    assert start_scan(vault)() == expected
+    assert start_scan(vault, then=len)() == (expected, len(expected))
 
 
 def test_background_listing_uses_a_thread_beside_other_threads(tmp_path: Path) -> None:
@@ -284,10 +284,87 @@ def test_background_listing_uses_a_thread_beside_other_threads(tmp_path: Path) -
         children_before = set(_child_pids())
         wait = start_scan(vault)
         assert set(_child_pids()) == children_before  # no child was started
-        assert wait() == scan(vault)
+        assert wait() == (scan(vault), None)
     finally:
         release.set()
         other.join()
+
+
+def test_background_listing_hands_back_what_then_returns(tmp_path: Path) -> None:
+    vault = _listing_vault(tmp_path / "vault")
+    listing, notes = start_scan(vault, then=lambda found: sorted(found.notes))()
+    assert notes == sorted(listing.notes) and len(listing.notes) == 40
+
+    def broken(found: object) -> object:
+        raise ValueError("then fails")
+
+    assert start_scan(vault, then=broken)() == (listing, None)  # the listing still comes
+
+
+def test_changes_found_in_the_background_update_the_index_exactly(tmp_path: Path) -> None:
+    """``changes_since`` (what a command's background child compares) names the notes to
+    parse and the ones gone; a sync given them ends where a sync without them does."""
+    vault = tmp_path / "vault"
+    shutil.copytree(BUNDLED, vault)
+    path = tmp_path / "db.sqlite3"
+    assert changes_since(path, vault, scan(vault)) is None  # no database yet
+    Index.open(vault, path).sync()
+    unchanged = changes_since(path, vault, scan(vault))
+    assert unchanged is not None and unchanged.todo is None
+    touch(vault / "Tokens.md", "# Tokens\nNow about [[Embeddings]].\n")
+    touch(vault / "New idea.md", "# New idea\n[[Tokens]]\n")
+    (vault / "Temperature.md").unlink()
+    listing = scan(vault)
+    changes = changes_since(path, vault, listing)
+    assert changes is not None and changes.snapshot == unchanged.snapshot
+    assert [f.path for f in changes.todo or []] == ["New idea.md", "Tokens.md"]
+    assert changes.removed == ["Temperature.md"]
+    index = Index.open(vault, path)
+    report = index.sync(listing=listing, changes=changes)
+    assert (report.parsed, report.removed) == (2, 1)
+    fresh = Index.open(vault, None)
+    fresh.sync()
+    assert list(index.concepts()) == list(fresh.concepts())
+    assert list(index.all_links()) == list(fresh.all_links())
+
+
+def test_stale_background_changes_are_not_trusted(tmp_path: Path) -> None:
+    """Changes compared before another process saved an update are ignored: the sync
+    compares again under the write lock (here they would re-add a deleted note's rows and
+    miss an edit)."""
+    vault = tmp_path / "vault"
+    shutil.copytree(BUNDLED, vault)
+    path = tmp_path / "db.sqlite3"
+    Index.open(vault, path).sync()
+    touch(vault / "Tokens.md", "# Tokens\nFirst edit.\n")
+    stale = changes_since(path, vault, scan(vault))
+    assert stale is not None and [f.path for f in stale.todo or []] == ["Tokens.md"]
+    Index.open(vault, path).sync()  # another process brings the index up to date
+    touch(vault / "Embeddings.md", "# Embeddings\nEdited after the comparison.\n")
+    index = Index.open(vault, path)
+    report = index.sync(listing=scan(vault), changes=stale)
+    assert report.parsed == 1  # Embeddings, found by comparing again; not Tokens
+    assert [hit[0] for hit in index.fulltext(stems("edited after"))] == ["Embeddings#Embeddings"]
+    unchanged = Changes(stale.snapshot)  # "nothing to do", but about an older state
+    touch(vault / "Embeddings.md", "# Embeddings\nEdited once more.\n")
+    assert index.sync(listing=scan(vault), changes=unchanged).parsed == 1
+
+
+def test_no_background_comparison_with_another_schema(tmp_path: Path) -> None:
+    import sqlite3
+
+    vault = tmp_path / "vault"
+    shutil.copytree(BUNDLED, vault)
+    path = tmp_path / "db.sqlite3"
+    Index.open(vault, path).sync()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE meta SET value = 'old' WHERE key = 'schema'")
+    conn.commit()
+    conn.close()
+    assert changes_since(path, vault, scan(vault)) is None
+    assert changes_since(path, tmp_path, scan(vault)) is None  # another vault's database
+    path.write_bytes(b"not a database" * 100)
+    assert changes_since(path, vault, scan(vault)) is None
 
 
 def _child_pids() -> list[int]:

@@ -154,22 +154,36 @@ def open_index(
     (it is damaged); ``full`` parses every note again inside it; ``threads`` lets other
     threads use the index (the TUI).
 
-    The vault's files are listed in the background (:func:`aikb.vault.start_scan`) while
-    this process imports the ``preload`` modules the command will need.
+    The vault's files are listed and compared with the index in the background
+    (:func:`aikb.vault.start_scan`, :func:`aikb.index.changes_since`) while this process
+    imports the ``preload`` modules the command will need.
     """
+    import functools
     import importlib
     import sqlite3
 
-    from aikb.index import CacheUnavailable, Index, database_path, is_busy, remove_database
+    from aikb.index import (
+        CacheUnavailable,
+        Changes,
+        Index,
+        changes_since,
+        database_path,
+        is_busy,
+        remove_database,
+    )
     from aikb.vault import cache_dir, locate_vault, start_scan
 
     options: Options = ctx.obj or Options()
     root = locate_vault(options.vault)
-    listed = start_scan(root)
+    path = None if options.no_cache else database_path(root, cache_dir())
+    compare = (
+        None if path is None or rebuild or full else functools.partial(changes_since, path, root)
+    )
+    listed = start_scan(root, then=compare)
     for module in preload:
         importlib.import_module(module)
-    listing = listed()
-    path = None if options.no_cache else database_path(root, cache_dir())
+    listing, found = listed()
+    changes = found if isinstance(found, Changes) else None
     if rebuild and path is not None:
         remove_database(path)
     index: Index | None = None
@@ -182,7 +196,11 @@ def open_index(
             try:
                 index = Index.open(root, path, threads=threads)
                 report = index.sync(
-                    progress=_progress(), waiting=waiting, listing=listing, full=full
+                    progress=_progress(),
+                    waiting=waiting,
+                    listing=listing,
+                    full=full,
+                    changes=changes,
                 )
                 _OPENED["database"] = path
                 break

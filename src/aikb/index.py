@@ -27,7 +27,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from aikb import __version__
 from aikb.model import NOTE_KIND, Backlink, Concept, Link, Problem, ResolvedLink
@@ -160,6 +160,78 @@ class SyncReport:
         self.removed = 0
         self.relinked = 0
         self.problems: list[Problem] = problems if problems is not None else []
+
+
+class Changes(NamedTuple):
+    """How a vault listing differs from a stored index, found without the index's write
+    lock (by :func:`changes_since`, in the background while a command imports).
+
+    ``snapshot`` is the saved listing digest the comparison was made against. ``todo``
+    (new and changed notes, by path) and ``removed`` (paths of stored notes that are
+    gone) are None when the index already holds this listing. :meth:`Index.sync` uses
+    them only if the saved digest is still ``snapshot`` once it holds the lock.
+    """
+
+    snapshot: str
+    todo: list[FileStat] | None = None
+    removed: list[str] | None = None
+
+
+def changes_since(path: Path, root: Path, listing: Listing) -> Changes | None:
+    """Compare ``listing`` with the index database at ``path`` (of the vault ``root``),
+    read-only and in one read transaction; None when it cannot tell (no database, another
+    schema or vault, rows missing, locked or unreadable): the caller then compares under
+    the write lock itself."""
+    try:
+        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=0.1)
+    except (sqlite3.Error, ValueError):
+        return None
+    try:
+        conn.isolation_level = None
+        conn.execute("BEGIN")
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        if meta.get("schema") != _version_tag() or meta.get("root") != printable(
+            str(root.resolve())
+        ):
+            return None
+        saved = meta.get("snapshot")
+        if not isinstance(saved, str) or not _counts_agree(conn):
+            return None
+        if saved == _digest(listing):
+            return Changes(saved)
+        todo, removed = _compare(conn, listing.notes)
+        return Changes(saved, todo, removed)
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+
+
+def _counts_agree(conn: sqlite3.Connection) -> bool:
+    """Whether the notes the last update stored still have their rows and concept rows
+    (a damaged database may have lost some: then everything is parsed again)."""
+    counts = conn.execute(
+        "SELECT (SELECT count(*) FROM notes), (SELECT count(*) FROM concepts WHERE seq = 0),"
+        " (SELECT value FROM meta WHERE key = 'notes')"
+    ).fetchone()
+    return bool(counts[0] == counts[1] == int(counts[2] or -1))
+
+
+def _compare(
+    conn: sqlite3.Connection, files: dict[str, tuple[int, int]]
+) -> tuple[list[FileStat], list[str]]:
+    """``(notes to parse, sorted by path; paths of stored notes now gone)`` for a listing.
+
+    Stamps are compared as ``"size changed_ns"`` strings: SQLite builds them and
+    ``dict()`` takes the rows without a Python loop (every update starts with this).
+    """
+    stored: dict[str, str] = dict(conn.execute("SELECT path, size || ' ' || changed_ns FROM notes"))
+    todo = sorted(
+        FileStat(p, size, changed)
+        for p, (size, changed) in files.items()
+        if stored.get(p) != f"{size} {changed}"
+    )
+    return todo, [p for p in stored if p not in files]
 
 
 def database_path(root: Path, directory: Path) -> Path:
@@ -313,6 +385,7 @@ class Index:
         waiting: Callable[[], None] | None = None,
         listing: Listing | None = None,
         full: bool = False,
+        changes: Changes | None = None,
     ) -> SyncReport:
         """Bring the index up to date with the files.
 
@@ -328,13 +401,18 @@ class Index:
         vault's :func:`~aikb.vault.scan`, if the caller has just made it. ``full`` parses
         every note again (``aikb index --rebuild``), inside the database and under its
         write lock, so processes reading it meanwhile are never left with a deleted file.
+        ``changes`` is what :func:`changes_since` found for ``listing``, if the caller
+        had it compared in the background.
         """
         if listing is None:
             listing = scan(self.root)
         report = SyncReport(len(listing.notes))
-        snapshot = _digest(listing)
         saved = self._saved_snapshot()
-        complete = not full and self._complete()
+        checked = changes is not None and not full and saved == changes.snapshot
+        if checked and changes is not None and changes.todo is None:
+            return report  # compared in the background with this very state of the index
+        snapshot = _digest(listing)
+        complete = checked or (not full and self._complete())
         if complete and saved == snapshot:
             return report
         report.problems.extend(listing.problems)
@@ -345,7 +423,14 @@ class Index:
                 if not complete:
                     conn.execute("DELETE FROM notes")  # rows were lost: parse everything again
                 conn.execute("DELETE FROM problems WHERE nid IS NULL")
-                self._update(listing.notes, set(listing.attachments), report, progress, jobs)
+                self._update(
+                    listing.notes,
+                    set(listing.attachments),
+                    report,
+                    progress,
+                    jobs,
+                    changes if complete else None,
+                )
                 conn.executemany(
                     "INSERT INTO problems VALUES (NULL,?,?,?,?)",
                     [(p.path, p.line, p.message, p.kind) for p in listing.problems],
@@ -368,35 +453,37 @@ class Index:
         report: SyncReport,
         progress: Progress | None,
         jobs: int | None,
+        changes: Changes | None = None,
     ) -> None:
         from aikb.build import prepare_all
         from aikb.graph import link_name_key
 
         conn = self.conn
-        known = {
-            p: (n, s, m)
-            for n, p, s, m in conn.execute("SELECT nid, path, size, changed_ns FROM notes")
-        }
-        todo = [
-            FileStat(p, size, changed)
-            for p, (size, changed) in sorted(files.items())
-            if known.get(p, (0, None, None))[1:] != (size, changed)
-        ]
-        removed = [p for p in known if p not in files]
+        if (
+            changes is not None
+            and changes.todo is not None
+            and changes.removed is not None
+            and changes.snapshot == self._saved_snapshot()
+        ):
+            todo, removed = changes.todo, changes.removed  # nothing was saved since
+        else:
+            todo, removed = _compare(conn, files)
+        full = not conn.execute("SELECT 1 FROM notes LIMIT 1").fetchone()
         old_attachments = {r[0] for r in conn.execute("SELECT path FROM attachments")}
-        full = not known
         affected = {link_name_key(p) for p in removed}
         affected.update(link_name_key(f.path) for f in todo)
         affected.update(link_key(p.rpartition("/")[2]) for p in old_attachments ^ attachments)
-        for path in [*removed, *(f.path for f in todo if f.path in known)]:
-            self._delete_note(known[path][0])
+        for path in () if full else [*removed, *(f.path for f in todo)]:
+            found = conn.execute("SELECT nid FROM notes WHERE path = ?", (path,)).fetchone()
+            if found is not None:
+                self._delete_note(found[0])
         if old_attachments != attachments:
             conn.execute("DELETE FROM attachments")
             conn.executemany(
                 "INSERT INTO attachments VALUES (?,?,?)",
                 [(p, *_keys_of(p)) for p in sorted(attachments)],
             )
-        taken = {i for (i,) in conn.execute("SELECT id FROM notes")}
+        taken: set[str] = set()  # ids written by this update; stored ones are looked up
         changed: list[int] = []
         deferred: list[Row] | None = None
         texts: list[str] = []
@@ -417,7 +504,8 @@ class Index:
         for batch in prepare_all(self.root, todo, progress, jobs):
             kept = []
             for rows in batch:
-                if rows.id in taken:  # two file names that differ only in Unicode form
+                if rows.id in taken or (not full and self._has_note(rows.id)):
+                    # two file names that differ only in Unicode form
                     message = (
                         f"same note id as another file ({rows.id}): the names differ"
                         " only in Unicode form; skipped"
@@ -442,6 +530,12 @@ class Index:
         else:
             report.relinked = self._resolve(affected, changed)
 
+    def _has_note(self, note_id: str) -> bool:
+        """Whether a stored note has this id."""
+        return (
+            self.conn.execute("SELECT 1 FROM notes WHERE id = ?", (note_id,)).fetchone() is not None
+        )
+
     def _saved_snapshot(self) -> str | None:
         """The digest of the listing saved by the last update (see :func:`_digest`)."""
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'snapshot'").fetchone()
@@ -450,11 +544,7 @@ class Index:
     def _complete(self) -> bool:
         """Whether the notes the last update stored still have their rows and concept rows
         (a damaged database may have lost some: then everything is parsed again)."""
-        counts = self.conn.execute(
-            "SELECT (SELECT count(*) FROM notes), (SELECT count(*) FROM concepts WHERE seq = 0),"
-            " (SELECT value FROM meta WHERE key = 'notes')"
-        ).fetchone()
-        return bool(counts[0] == counts[1] == int(counts[2] or -1))
+        return _counts_agree(self.conn)
 
     def _begin_write(self, waiting: Callable[[], None] | None) -> None:
         """Take the write lock; when another process holds it, say so and wait for it."""

@@ -234,38 +234,51 @@ def scan(root: Path) -> Listing:
     return Listing(notes, attachments, problems)
 
 
-def start_scan(root: Path) -> Callable[[], Listing]:
-    """Start :func:`scan` of ``root`` in the background; returns the function that waits
-    for the listing and returns it (raising what ``scan`` raised, if anything).
+def start_scan(
+    root: Path, then: Callable[[Listing], object] | None = None
+) -> Callable[[], tuple[Listing, object]]:
+    """Start :func:`scan` of ``root`` in the background, followed by ``then(listing)``;
+    returns the function that waits for both and returns ``(listing, what then returned)``
+    (raising what ``scan`` raised, if anything; if ``then`` raises, its result is None).
 
-    On Linux the listing runs in a forked child process, which hands it back through a
-    pipe (as :mod:`marshal` data, about 1 ms per 10,000 notes each way): the caller's
-    imports then truly run beside it, where a thread would mostly wait for the
-    interpreter lock (listing 10,000 notes took 0.09 s alone and 0.25-0.33 s in a thread
-    beside ``show``'s imports). Elsewhere (macOS, where forking without ``exec`` is
-    unsafe; Windows), or when this process already runs other threads, or if the child
-    fails in any way, a thread lists the files instead, or this one does when waited on.
+    On Linux the two run in a forked child process, which hands them back through a pipe
+    (pickled: 0.65 MB, about 10 ms each way, for 10,000 notes): the caller's imports then
+    truly run beside them, where a thread would mostly wait for the interpreter lock
+    (listing 10,000 notes took 0.09 s alone and 0.23-0.33 s in a thread beside ``show``'s
+    imports). Elsewhere (macOS, where forking without ``exec`` is unsafe; Windows), or
+    when this process already runs other threads, or if the child fails in any way, a
+    thread does the work instead, or this one does when waited on.
     """
     import threading
 
+    def run() -> tuple[Listing, object]:
+        listing = scan(root)
+        extra = None
+        if then is not None:
+            try:
+                extra = then(listing)
+            except Exception:
+                extra = None
+        return listing, extra
+
     if sys.platform.startswith("linux") and threading.active_count() == 1:
         try:
-            return _forked_scan(root)
+            return _forked(run)
         except OSError:
             pass
-    found: list[Listing | BaseException] = []
+    found: list[tuple[Listing, object] | BaseException] = []
 
-    def list_files() -> None:
+    def work() -> None:
         try:
-            found.append(scan(root))
+            found.append(run())
         except BaseException as exc:  # handed to the waiting thread, raised there
             found.append(exc)
 
-    lister = threading.Thread(target=list_files, name="aikb-scan", daemon=True)
-    lister.start()
+    worker = threading.Thread(target=work, name="aikb-scan", daemon=True)
+    worker.start()
 
-    def wait() -> Listing:
-        lister.join()
+    def wait() -> tuple[Listing, object]:
+        worker.join()
         if isinstance(found[0], BaseException):
             raise found[0]
         return found[0]
@@ -273,9 +286,10 @@ def start_scan(root: Path) -> Callable[[], Listing]:
     return wait
 
 
-def _forked_scan(root: Path) -> Callable[[], Listing]:
-    """:func:`start_scan` in a forked child; raises OSError if the child cannot start."""
-    import marshal
+def _forked(run: Callable[[], tuple[Listing, object]]) -> Callable[[], tuple[Listing, object]]:
+    """``run()`` in a forked child (see :func:`start_scan`); raises OSError if the child
+    cannot start."""
+    import pickle
 
     read_end, write_end = os.pipe()
     try:
@@ -284,13 +298,11 @@ def _forked_scan(root: Path) -> Callable[[], Listing]:
         os.close(read_end)
         os.close(write_end)
         raise
-    if pid == 0:  # the child: list, send, and leave without running any exit handler
+    if pid == 0:  # the child: work, send, and leave without running any exit handler
         status = 1
         try:
             os.close(read_end)
-            listing = scan(root)
-            problems = [tuple(p) for p in listing.problems]
-            data = marshal.dumps((listing.notes, listing.attachments, problems))
+            data = pickle.dumps(run(), protocol=pickle.HIGHEST_PROTOCOL)
             with open(write_end, "wb") as pipe:
                 pipe.write(data)
             status = 0
@@ -298,14 +310,14 @@ def _forked_scan(root: Path) -> Callable[[], Listing]:
             os._exit(status)
     os.close(write_end)
 
-    def wait() -> Listing:
+    def wait() -> tuple[Listing, object]:
         with open(read_end, "rb") as pipe:
             data = pipe.read()
         _, status = os.waitpid(pid, 0)
         if status != 0:
-            return scan(root)  # the child was killed or failed: list the files here
-        notes, attachments, problems = marshal.loads(data)
-        return Listing(notes, attachments, [Problem(*p) for p in problems])
+            return run()  # the child was killed or failed: do the work here
+        result: tuple[Listing, object] = pickle.loads(data)  # our own child's bytes
+        return result
 
     return wait
 
