@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from aikb.index import Changes, Index, changes_since, database_path
+from aikb.index import Changes, Index, changes_since, database_path, survey
 from aikb.search import snippet
 from aikb.terms import stems
-from aikb.vault import cache_dir, scan, start_scan
+from aikb.vault import cache_dir, in_background, scan
 
 from .conftest import BUNDLED, Runner
 
@@ -248,14 +248,14 @@ def test_background_listing_equals_scan(tmp_path: Path, monkeypatch: pytest.Monk
         return real_fork()
 
     monkeypatch.setattr(os, "fork", counting_fork, raising=False)
-    assert start_scan(vault)() == (expected, None)
+    assert in_background(lambda: scan(vault))() == expected
     assert len(forks) == (1 if sys.platform.startswith("linux") else 0)
 
 
 def test_background_listing_survives_a_failing_child(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """If the forked child fails, the files are listed in this process instead."""
+    """If the forked child fails, the work is done in this process instead."""
     import aikb.vault
 
     vault = _listing_vault(tmp_path / "vault")
@@ -269,7 +269,7 @@ def test_background_listing_survives_a_failing_child(
         return real_scan(root)
 
     monkeypatch.setattr(aikb.vault, "scan", scan_failing_in_child)
-    assert start_scan(vault, then=len)() == (expected, len(expected))
+    assert in_background(lambda: aikb.vault.scan(vault))() == expected
 
 
 def test_background_listing_uses_a_thread_beside_other_threads(tmp_path: Path) -> None:
@@ -282,23 +282,38 @@ def test_background_listing_uses_a_thread_beside_other_threads(tmp_path: Path) -
     other.start()
     try:
         children_before = set(_child_pids())
-        wait = start_scan(vault)
+        wait = in_background(lambda: scan(vault))
         assert set(_child_pids()) == children_before  # no child was started
-        assert wait() == (scan(vault), None)
+        assert wait() == scan(vault)
     finally:
         release.set()
         other.join()
 
 
-def test_background_listing_hands_back_what_then_returns(tmp_path: Path) -> None:
-    vault = _listing_vault(tmp_path / "vault")
-    listing, notes = start_scan(vault, then=lambda found: sorted(found.notes))()
-    assert notes == sorted(listing.notes) and len(listing.notes) == 40
+def test_background_work_raises_in_the_waiting_process(tmp_path: Path) -> None:
+    def broken() -> None:
+        raise ValueError("work fails")
 
-    def broken(found: object) -> object:
-        raise ValueError("then fails")
+    with pytest.raises(ValueError, match="work fails"):
+        in_background(broken)()
 
-    assert start_scan(vault, then=broken)() == (listing, None)  # the listing still comes
+
+def test_survey_leaves_the_listing_out_when_the_index_holds_it(tmp_path: Path) -> None:
+    vault = tmp_path / "vault"
+    shutil.copytree(BUNDLED, vault)
+    path = tmp_path / "db.sqlite3"
+    listing, changes = survey(vault, path)
+    assert listing == scan(vault) and changes is None  # no database yet
+    Index.open(vault, path).sync()
+    listing, changes = survey(vault, path)
+    assert listing is None and changes is not None and changes.todo is None
+    index = Index.open(vault, path)
+    report = index.sync(listing=listing, changes=changes)
+    assert (report.total, report.parsed) == (len(scan(vault).notes), 0)
+    touch(vault / "Tokens.md", "# Tokens\nEdited.\n")
+    listing, changes = survey(vault, path)
+    assert listing == scan(vault) and changes is not None and changes.todo is not None
+    assert survey(vault, None) == (scan(vault), None)
 
 
 def test_changes_found_in_the_background_update_the_index_exactly(tmp_path: Path) -> None:
@@ -345,9 +360,24 @@ def test_stale_background_changes_are_not_trusted(tmp_path: Path) -> None:
     report = index.sync(listing=scan(vault), changes=stale)
     assert report.parsed == 1  # Embeddings, found by comparing again; not Tokens
     assert [hit[0] for hit in index.fulltext(stems("edited after"))] == ["Embeddings#Embeddings"]
-    unchanged = Changes(stale.snapshot)  # "nothing to do", but about an older state
+    unchanged = Changes(stale.snapshot, 0)  # "nothing to do", but about an older state
     touch(vault / "Embeddings.md", "# Embeddings\nEdited once more.\n")
-    assert index.sync(listing=scan(vault), changes=unchanged).parsed == 1
+    assert index.sync(changes=unchanged).parsed == 1  # no listing given: it lists itself
+
+
+def test_changes_without_their_listing_are_not_applied_to_another(tmp_path: Path) -> None:
+    """Changes handed to a sync that lists the files itself belong to an older listing:
+    the sync compares again, so an edit made since is not lost."""
+    vault = tmp_path / "vault"
+    shutil.copytree(BUNDLED, vault)
+    path = tmp_path / "db.sqlite3"
+    Index.open(vault, path).sync()
+    touch(vault / "Tokens.md", "# Tokens\nFirst edit.\n")
+    changes = changes_since(path, vault, scan(vault))
+    touch(vault / "Embeddings.md", "# Embeddings\nSecond edit.\n")
+    index = Index.open(vault, path)
+    assert index.sync(changes=changes).parsed == 2
+    assert Index.open(vault, path).sync().parsed == 0
 
 
 def test_no_background_comparison_with_another_schema(tmp_path: Path) -> None:

@@ -155,8 +155,8 @@ def open_index(
     threads use the index (the TUI).
 
     The vault's files are listed and compared with the index in the background
-    (:func:`aikb.vault.start_scan`, :func:`aikb.index.changes_since`) while this process
-    imports the ``preload`` modules the command will need.
+    (:func:`aikb.index.survey`) while this process imports the ``preload`` modules the
+    command will need.
     """
     import functools
     import importlib
@@ -164,26 +164,21 @@ def open_index(
 
     from aikb.index import (
         CacheUnavailable,
-        Changes,
         Index,
-        changes_since,
         database_path,
         is_busy,
         remove_database,
+        survey,
     )
-    from aikb.vault import cache_dir, locate_vault, start_scan
+    from aikb.vault import cache_dir, in_background, locate_vault
 
     options: Options = ctx.obj or Options()
     root = locate_vault(options.vault)
     path = None if options.no_cache else database_path(root, cache_dir())
-    compare = (
-        None if path is None or rebuild or full else functools.partial(changes_since, path, root)
-    )
-    listed = start_scan(root, then=compare)
+    surveyed = in_background(functools.partial(survey, root, None if rebuild or full else path))
     for module in preload:
         importlib.import_module(module)
-    listing, found = listed()
-    changes = found if isinstance(found, Changes) else None
+    listing, changes = surveyed()
     if rebuild and path is not None:
         remove_database(path)
     index: Index | None = None

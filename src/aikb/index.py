@@ -166,15 +166,29 @@ class Changes(NamedTuple):
     """How a vault listing differs from a stored index, found without the index's write
     lock (by :func:`changes_since`, in the background while a command imports).
 
-    ``snapshot`` is the saved listing digest the comparison was made against. ``todo``
-    (new and changed notes, by path) and ``removed`` (paths of stored notes that are
-    gone) are None when the index already holds this listing. :meth:`Index.sync` uses
-    them only if the saved digest is still ``snapshot`` once it holds the lock.
+    ``snapshot`` is the saved listing digest the comparison was made against; ``notes``
+    the number of notes listed. ``todo`` (new and changed notes, by path) and ``removed``
+    (paths of stored notes that are gone) are None when the index already holds this
+    listing. :meth:`Index.sync` trusts them only if the saved digest is still
+    ``snapshot`` when it reads it.
     """
 
     snapshot: str
+    notes: int
     todo: list[FileStat] | None = None
     removed: list[str] | None = None
+
+
+def survey(root: Path, path: Path | None) -> tuple[Listing | None, Changes | None]:
+    """List the vault and compare the listing with the index database at ``path`` (runs
+    in the background: :func:`aikb.vault.in_background`). Returns ``(listing, changes)``;
+    the listing is left out (None) when the index already holds it, which spares sending
+    it back (6.5 MB at 100,000 notes)."""
+    listing = scan(root)
+    changes = None if path is None else changes_since(path, root, listing)
+    if changes is not None and changes.todo is None:
+        return None, changes
+    return listing, changes
 
 
 def changes_since(path: Path, root: Path, listing: Listing) -> Changes | None:
@@ -198,9 +212,9 @@ def changes_since(path: Path, root: Path, listing: Listing) -> Changes | None:
         if not isinstance(saved, str) or not _counts_agree(conn):
             return None
         if saved == _digest(listing):
-            return Changes(saved)
+            return Changes(saved, len(listing.notes))
         todo, removed = _compare(conn, listing.notes)
-        return Changes(saved, todo, removed)
+        return Changes(saved, len(listing.notes), todo, removed)
     except sqlite3.Error:
         return None
     finally:
@@ -398,19 +412,20 @@ class Index:
         :data:`LOCK_WAIT` seconds (then :class:`sqlite3.OperationalError` is raised).
         The report's problems are those of the files parsed now, and listing problems
         (unreadable folders, undecodable names) when they changed. ``listing`` is the
-        vault's :func:`~aikb.vault.scan`, if the caller has just made it. ``full`` parses
-        every note again (``aikb index --rebuild``), inside the database and under its
-        write lock, so processes reading it meanwhile are never left with a deleted file.
-        ``changes`` is what :func:`changes_since` found for ``listing``, if the caller
-        had it compared in the background.
+        vault's :func:`~aikb.vault.scan`, if the caller has just made it (else it is made
+        here, unless ``changes`` say there is nothing to do). ``full`` parses every note
+        again (``aikb index --rebuild``), inside the database and under its write lock,
+        so processes reading it meanwhile are never left with a deleted file. ``changes``
+        is what :func:`changes_since` found for ``listing``, if the caller had it
+        compared in the background (see :func:`survey`).
         """
-        if listing is None:
-            listing = scan(self.root)
-        report = SyncReport(len(listing.notes))
         saved = self._saved_snapshot()
         checked = changes is not None and not full and saved == changes.snapshot
         if checked and changes is not None and changes.todo is None:
-            return report  # compared in the background with this very state of the index
+            return SyncReport(changes.notes)  # compared with this very state of the index
+        if listing is None:  # and changes, if any, were about another listing
+            listing, changes = scan(self.root), None
+        report = SyncReport(len(listing.notes))
         snapshot = _digest(listing)
         complete = checked or (not full and self._complete())
         if complete and saved == snapshot:

@@ -13,11 +13,13 @@ import stat
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from aikb.errors import ConfigError, VaultError
 from aikb.model import ParsedNote, Problem
 from aikb.normalize import nfc
+
+_T = TypeVar("_T")
 
 APP = "aikb"
 MAX_NOTE_BYTES = 20 * 1024 * 1024
@@ -234,61 +236,51 @@ def scan(root: Path) -> Listing:
     return Listing(notes, attachments, problems)
 
 
-def start_scan(
-    root: Path, then: Callable[[Listing], object] | None = None
-) -> Callable[[], tuple[Listing, object]]:
-    """Start :func:`scan` of ``root`` in the background, followed by ``then(listing)``;
-    returns the function that waits for both and returns ``(listing, what then returned)``
-    (raising what ``scan`` raised, if anything; if ``then`` raises, its result is None).
+def in_background(work: Callable[[], _T]) -> Callable[[], _T]:
+    """Start ``work()`` beside this process; returns the function that waits for it and
+    returns what it returned (or raises what it raised). For listing the vault (see
+    :func:`aikb.index.survey`) while a command imports the modules it needs.
 
-    On Linux the two run in a forked child process, which hands them back through a pipe
-    (pickled: 0.65 MB, about 10 ms each way, for 10,000 notes): the caller's imports then
-    truly run beside them, where a thread would mostly wait for the interpreter lock
-    (listing 10,000 notes took 0.09 s alone and 0.23-0.33 s in a thread beside ``show``'s
-    imports). Elsewhere (macOS, where forking without ``exec`` is unsafe; Windows), or
-    when this process already runs other threads, or if the child fails in any way, a
-    thread does the work instead, or this one does when waited on.
+    On Linux ``work`` runs in a forked child process, which hands its result back through
+    a pipe, pickled (a 10,000-note listing is 0.65 MB, about 10 ms each way): the caller's
+    imports then truly run beside it, where a thread would mostly wait for the interpreter
+    lock (listing 10,000 notes took 0.09 s alone and 0.23-0.33 s in a thread beside
+    ``show``'s imports). Elsewhere (macOS, where forking without ``exec`` is unsafe;
+    Windows), or when this process already runs other threads, it runs in a thread; if
+    the child fails in any way (killed, out of memory), this process runs ``work`` itself
+    when waited on.
     """
     import threading
 
-    def run() -> tuple[Listing, object]:
-        listing = scan(root)
-        extra = None
-        if then is not None:
-            try:
-                extra = then(listing)
-            except Exception:
-                extra = None
-        return listing, extra
-
     if sys.platform.startswith("linux") and threading.active_count() == 1:
         try:
-            return _forked(run)
+            return _forked(work)
         except OSError:
             pass
-    found: list[tuple[Listing, object] | BaseException] = []
+    found: list[_T] = []
+    failed: list[BaseException] = []
 
-    def work() -> None:
+    def run() -> None:
         try:
-            found.append(run())
+            found.append(work())
         except BaseException as exc:  # handed to the waiting thread, raised there
-            found.append(exc)
+            failed.append(exc)
 
-    worker = threading.Thread(target=work, name="aikb-scan", daemon=True)
+    worker = threading.Thread(target=run, name="aikb-background", daemon=True)
     worker.start()
 
-    def wait() -> tuple[Listing, object]:
+    def wait() -> _T:
         worker.join()
-        if isinstance(found[0], BaseException):
-            raise found[0]
+        if failed:
+            raise failed[0]
         return found[0]
 
     return wait
 
 
-def _forked(run: Callable[[], tuple[Listing, object]]) -> Callable[[], tuple[Listing, object]]:
-    """``run()`` in a forked child (see :func:`start_scan`); raises OSError if the child
-    cannot start."""
+def _forked(work: Callable[[], _T]) -> Callable[[], _T]:
+    """``work()`` in a forked child (see :func:`in_background`); raises OSError if the
+    child cannot start."""
     import pickle
 
     read_end, write_end = os.pipe()
@@ -302,7 +294,7 @@ def _forked(run: Callable[[], tuple[Listing, object]]) -> Callable[[], tuple[Lis
         status = 1
         try:
             os.close(read_end)
-            data = pickle.dumps(run(), protocol=pickle.HIGHEST_PROTOCOL)
+            data = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
             with open(write_end, "wb") as pipe:
                 pipe.write(data)
             status = 0
@@ -310,13 +302,13 @@ def _forked(run: Callable[[], tuple[Listing, object]]) -> Callable[[], tuple[Lis
             os._exit(status)
     os.close(write_end)
 
-    def wait() -> tuple[Listing, object]:
+    def wait() -> _T:
         with open(read_end, "rb") as pipe:
             data = pipe.read()
         _, status = os.waitpid(pid, 0)
         if status != 0:
-            return run()  # the child was killed or failed: do the work here
-        result: tuple[Listing, object] = pickle.loads(data)  # our own child's bytes
+            return work()  # the child failed or was killed: work here
+        result: _T = pickle.loads(data)  # our own child's bytes
         return result
 
     return wait
