@@ -343,14 +343,20 @@ def test_changes_found_in_the_background_update_the_index_exactly(tmp_path: Path
     assert list(index.all_links()) == list(fresh.all_links())
 
 
-def test_stale_background_changes_are_not_trusted(tmp_path: Path) -> None:
-    """Changes compared before another process saved an update are ignored: the sync
-    compares again under the write lock (here they would re-add a deleted note's rows and
-    miss an edit)."""
+def _indexed_copy(tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the bundled vault and the path of its freshly built index."""
     vault = tmp_path / "vault"
     shutil.copytree(BUNDLED, vault)
     path = tmp_path / "db.sqlite3"
     Index.open(vault, path).sync()
+    return vault, path
+
+
+def test_stale_background_changes_are_not_trusted(tmp_path: Path) -> None:
+    """Changes compared before another process saved an update are ignored: the sync
+    compares again under the write lock (here they would re-add a deleted note's rows and
+    miss an edit)."""
+    vault, path = _indexed_copy(tmp_path)
     touch(vault / "Tokens.md", "# Tokens\nFirst edit.\n")
     stale = changes_since(path, vault, scan(vault))
     assert stale is not None and [f.path for f in stale.todo or []] == ["Tokens.md"]
@@ -368,10 +374,7 @@ def test_stale_background_changes_are_not_trusted(tmp_path: Path) -> None:
 def test_changes_without_their_listing_are_not_applied_to_another(tmp_path: Path) -> None:
     """Changes handed to a sync that lists the files itself belong to an older listing:
     the sync compares again, so an edit made since is not lost."""
-    vault = tmp_path / "vault"
-    shutil.copytree(BUNDLED, vault)
-    path = tmp_path / "db.sqlite3"
-    Index.open(vault, path).sync()
+    vault, path = _indexed_copy(tmp_path)
     touch(vault / "Tokens.md", "# Tokens\nFirst edit.\n")
     changes = changes_since(path, vault, scan(vault))
     touch(vault / "Embeddings.md", "# Embeddings\nSecond edit.\n")
@@ -383,10 +386,7 @@ def test_changes_without_their_listing_are_not_applied_to_another(tmp_path: Path
 def test_no_background_comparison_with_another_schema(tmp_path: Path) -> None:
     import sqlite3
 
-    vault = tmp_path / "vault"
-    shutil.copytree(BUNDLED, vault)
-    path = tmp_path / "db.sqlite3"
-    Index.open(vault, path).sync()
+    vault, path = _indexed_copy(tmp_path)
     conn = sqlite3.connect(path)
     conn.execute("UPDATE meta SET value = 'old' WHERE key = 'schema'")
     conn.commit()
