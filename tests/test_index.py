@@ -290,6 +290,44 @@ def test_background_listing_uses_a_thread_beside_other_threads(tmp_path: Path) -
         other.join()
 
 
+def test_background_work_never_forks_beside_a_thread_threading_does_not_know(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread started with ``_thread`` (as C libraries start theirs) is invisible to
+    ``threading.active_count()``; forking beside it could leave the child stuck on a lock
+    it holds (seen: SQLite's allocator)."""
+    import _thread
+    import threading
+
+    vault = _listing_vault(tmp_path / "vault")
+    forks = []
+    real_fork = os.fork
+    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork(), raising=False)
+    release = threading.Event()
+    _thread.start_new_thread(release.wait, ())
+    try:
+        assert in_background(lambda: scan(vault))() == scan(vault)
+    finally:
+        release.set()
+    assert forks == []
+
+
+def test_background_work_runs_here_when_no_thread_can_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import aikb.vault
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(aikb.vault, "_single_threaded", lambda: False)
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    vault = _listing_vault(tmp_path / "vault")
+    assert in_background(lambda: scan(vault))() == scan(vault)
+
+
 def test_background_work_raises_in_the_waiting_process(tmp_path: Path) -> None:
     def broken() -> None:
         raise ValueError("work fails")

@@ -246,13 +246,13 @@ def in_background(work: Callable[[], _T]) -> Callable[[], _T]:
     imports then truly run beside it, where a thread would mostly wait for the interpreter
     lock (listing 10,000 notes took 0.09 s alone and 0.23-0.33 s in a thread beside
     ``show``'s imports). Elsewhere (macOS, where forking without ``exec`` is unsafe;
-    Windows), or when this process already runs other threads, it runs in a thread; if
-    the child fails in any way (killed, out of memory), this process runs ``work`` itself
-    when waited on.
+    Windows), or when this process already runs other threads (of any kind), it runs in
+    a thread; if the child fails in any way (killed, out of memory), or no thread can be
+    started, this process runs ``work`` itself when waited on.
     """
     import threading
 
-    if sys.platform.startswith("linux") and threading.active_count() == 1:
+    if sys.platform.startswith("linux") and _single_threaded():
         try:
             return _forked(work)
         except OSError:
@@ -267,7 +267,10 @@ def in_background(work: Callable[[], _T]) -> Callable[[], _T]:
             failed.append(exc)
 
     worker = threading.Thread(target=run, name="aikb-background", daemon=True)
-    worker.start()
+    try:
+        worker.start()
+    except RuntimeError:  # no thread can be started (process limit): work when waited on
+        return work
 
     def wait() -> _T:
         worker.join()
@@ -276,6 +279,18 @@ def in_background(work: Callable[[], _T]) -> Callable[[], _T]:
         return found[0]
 
     return wait
+
+
+def _single_threaded() -> bool:
+    """Whether this process runs one thread only, counting those :mod:`threading` does not
+    know (started by C libraries or ``_thread``): forking beside any other thread risks
+    a child stuck on a lock that thread held (SQLite's allocator, for one)."""
+    import threading
+
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return threading.active_count() == 1
 
 
 def _forked(work: Callable[[], _T]) -> Callable[[], _T]:
