@@ -491,6 +491,21 @@ def test_word_forms_in_both_languages(aikb: Runner, tmp_path: Path) -> None:
     assert hits[0]["id"] == "c"
 
 
+def test_words_of_deleted_notes_do_not_crowd_out_live_ones(aikb: Runner, tmp_path: Path) -> None:
+    """The index keeps the words of deleted notes in its word list; with more recorded
+    forms than a query stem may use, only those still indexed are used."""
+    (tmp_path / "old.md").write_text(
+        "# Old\n" + " ".join(f"zeta{i:03d}" for i in range(100)), encoding="utf-8"
+    )
+    (tmp_path / "new.md").write_text("# New\nzeta999 here\n", encoding="utf-8")
+    assert aikb("list", vault=tmp_path).exit_code == 0
+    (tmp_path / "old.md").unlink()
+    found = aikb("search", "zeta", "--json", vault=tmp_path)
+    fresh = aikb("--no-cache", "search", "zeta", "--json", vault=tmp_path)
+    assert [hit["id"] for hit in json.loads(found.stdout)] == ["new"]
+    assert found.stdout == fresh.stdout
+
+
 @pytest.mark.parametrize("cache", [[], ["--no-cache"]])
 def test_chinese_and_japanese_words_inside_runs(
     aikb: Runner, tmp_path: Path, cache: list[str]

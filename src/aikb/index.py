@@ -59,6 +59,9 @@ PRELOAD_LINKS = 2000
 TEXT_CACHE = 256
 MAX_FORMS = 64
 """At most this many indexed word forms stand for one query stem."""
+MAX_CANDIDATES = 512
+"""At most this many recorded word forms of one query stem are checked for still being
+indexed (about 0.2 ms each)."""
 _WORDS = re.compile(r"[^\W_]+")
 """Words as SQLite's unicode61 tokenizer splits them (letters and digits)."""
 """Note files kept in memory once read for display (a ``show`` reads a handful)."""
@@ -1134,13 +1137,7 @@ class Index:
         """
         clauses = []
         for stem_ in dict.fromkeys(s for s in stems_ if s):
-            words = [
-                r[0]
-                for r in self.conn.execute(
-                    "SELECT term FROM vocab WHERE stem >= ? AND stem < ? LIMIT ?",
-                    (stem_, stem_ + "\U0010ffff", MAX_FORMS),
-                )
-            ]
+            words = self._forms(stem_)
             if words:
                 clauses.append("(" + " OR ".join(f'"{w}"' for w in words) + ")")
             elif not any_term:
@@ -1158,6 +1155,32 @@ class Index:
         except sqlite3.OperationalError:
             return []
         return [(cid, -float(score)) for cid, score in rows]
+
+    def _forms(self, stem_: str) -> list[str]:
+        """Indexed words whose stem starts with ``stem_``, at most :data:`MAX_FORMS`, the
+        stem's own forms first.
+
+        ``vocab`` keeps the words of notes since edited or deleted (an update does not
+        scan the whole full-text index to find which words went); they match nothing, so
+        they only matter when there are more forms than fit: then each candidate (up to
+        :data:`MAX_CANDIDATES`) is checked against the full-text index itself.
+        """
+        words = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT term FROM vocab WHERE stem >= ? AND stem < ? ORDER BY stem, term LIMIT ?",
+                (stem_, stem_ + "\U0010ffff", MAX_CANDIDATES),
+            )
+        ]
+        if len(words) <= MAX_FORMS:
+            return words
+        live: list[str] = []
+        for word in words:
+            if self.conn.execute("SELECT 1 FROM fts_terms WHERE term = ?", (word,)).fetchone():
+                live.append(word)
+                if len(live) == MAX_FORMS:
+                    break
+        return live
 
     def _add_words(self, texts: Iterable[str] | None) -> None:
         """Record the stems of indexed words not in ``vocab`` yet: of ``texts`` (what an
