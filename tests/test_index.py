@@ -491,6 +491,29 @@ def test_word_forms_in_both_languages(aikb: Runner, tmp_path: Path) -> None:
     assert hits[0]["id"] == "c"
 
 
+def test_a_note_unreadable_for_a_moment_is_read_again(tmp_path: Path) -> None:
+    """A folder moved away between listing and reading (and back, so no file's stamp
+    changes) left its notes stored empty until they changed; now they are read again."""
+    vault = tmp_path / "vault"
+    (vault / "d").mkdir(parents=True)
+    touch(vault / "a.md", "# A\n[[b]]\n")
+    touch(vault / "d" / "b.md", "# B\nfirst\n")
+    path = tmp_path / "db.sqlite3"
+    Index.open(vault, path).sync()
+    touch(vault / "d" / "b.md", "# B\nsecond version\n")
+    listing = scan(vault)
+    (vault / "d").rename(tmp_path / "away")
+    report = Index.open(vault, path).sync(listing=listing)
+    assert [p.message for p in report.problems] == ["file disappeared while reading, skipped"]
+    (tmp_path / "away").rename(vault / "d")
+    assert scan(vault) == listing  # nothing on disk says the note changed
+    index = Index.open(vault, path)
+    again = index.sync()
+    assert (again.parsed, again.problems) == (1, [])
+    assert [hit[0] for hit in index.fulltext(stems("second version"))] == ["d/b#B"]
+    assert Index.open(vault, path).sync().parsed == 0  # read once more, then settled
+
+
 def test_words_of_deleted_notes_do_not_crowd_out_live_ones(aikb: Runner, tmp_path: Path) -> None:
     """The index keeps the words of deleted notes in its word list; with more recorded
     forms than a query stem may use, only those still indexed are used."""

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from aikb import __version__
 from aikb.model import NOTE_KIND, Backlink, Concept, Link, Problem, ResolvedLink
 from aikb.normalize import link_key, normalize_text
-from aikb.vault import FileStat, Listing, printable, read_text, scan
+from aikb.vault import UNREAD, FileStat, Listing, printable, read_text, scan
 
 if TYPE_CHECKING:
     from aikb.build import Progress, Row, Rows
@@ -454,7 +454,10 @@ class Index:
                     [(p.path, p.line, p.message, p.kind) for p in listing.problems],
                 )
                 conn.execute("DELETE FROM meta WHERE key = 'names'")
-                conn.execute("INSERT OR REPLACE INTO meta VALUES ('snapshot', ?)", (snapshot,))
+                # A note that could not be read is read again next time, listing unchanged.
+                unread = conn.execute("SELECT 1 FROM notes WHERE size = ?", (UNREAD,)).fetchone()
+                saved_now = "" if unread else snapshot
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('snapshot', ?)", (saved_now,))
                 conn.execute(
                     "INSERT OR REPLACE INTO meta VALUES ('notes', (SELECT count(*) FROM notes))"
                 )

@@ -22,6 +22,8 @@ from aikb.normalize import nfc
 _T = TypeVar("_T")
 
 APP = "aikb"
+UNREAD = -1
+"""The size recorded for a note whose file could not be read (see :func:`load_note`)."""
 MAX_NOTE_BYTES = 20 * 1024 * 1024
 """Notes larger than this (20 MiB) are listed but their text is not read."""
 
@@ -385,16 +387,33 @@ def decode(data: bytes, path: str = "") -> tuple[str, list[Problem]]:
         return text, [Problem(path, line, "invalid UTF-8 bytes, replaced with U+FFFD", "encoding")]
 
 
+class Unreadable(OSError):
+    """A note file that could not be read now (gone, permission denied, I/O error), which
+    may well read fine later; ``problem`` says why."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
 def read_text(root: Path, rel: str) -> tuple[str, list[Problem]]:
     """Read and decode one note; a missing, unreadable or huge file gives ``""`` and a problem."""
+    try:
+        return _read_text(root, rel)
+    except Unreadable as exc:
+        return "", [exc.problem]
+
+
+def _read_text(root: Path, rel: str) -> tuple[str, list[Problem]]:
+    """:func:`read_text`, raising :class:`Unreadable` when the file cannot be read now."""
     path = root / rel
     try:
         with open(path, "rb") as handle:
             data = handle.read(MAX_NOTE_BYTES + 1)
     except FileNotFoundError:
-        return "", [Problem(rel, 0, "file disappeared while reading, skipped")]
+        raise Unreadable(Problem(rel, 0, "file disappeared while reading, skipped")) from None
     except OSError as exc:
-        return "", [Problem(rel, 0, f"cannot read file: {_why(exc)}, skipped")]
+        raise Unreadable(Problem(rel, 0, f"cannot read file: {_why(exc)}, skipped")) from None
     if len(data) > MAX_NOTE_BYTES:
         limit = MAX_NOTE_BYTES // (1024 * 1024)
         return "", [Problem(rel, 0, f"larger than {limit} MiB, content skipped")]
@@ -408,7 +427,7 @@ def note_id(rel: str) -> str:
 
 class LoadedNote(NamedTuple):
     """A parsed note with its identity: id, on-disk path, size and change stamp it was
-    read at (see :class:`FileStat`)."""
+    read at (see :class:`FileStat`; size :data:`UNREAD` if the file could not be read)."""
 
     id: str
     path: str
@@ -421,11 +440,17 @@ def load_note(root: Path, file: FileStat) -> LoadedNote:
     """Read and parse one note; problems from reading and parsing name its path.
 
     Never raises for anything a file can contain; a parser crash (a bug) is turned into a
-    problem too, so one note cannot stop a vault from loading.
+    problem too, so one note cannot stop a vault from loading. A file that cannot be read
+    now (gone, permission denied) loads empty with size -1, a size no file has, so the
+    index reads it again next time instead of keeping it empty until it changes.
     """
     from aikb.parse import parse_note
 
-    text, problems = read_text(root, file.path)
+    size = file.size
+    try:
+        text, problems = _read_text(root, file.path)
+    except Unreadable as exc:
+        text, problems, size = "", [exc.problem], UNREAD
     try:
         parsed = parse_note(text)
     except RecursionError:
@@ -437,7 +462,7 @@ def load_note(root: Path, file: FileStat) -> LoadedNote:
     problems.extend(Problem(file.path, p.line, p.message, p.kind) for p in parsed.problems)
     if problems:
         parsed = _with_problems(parsed, problems)
-    return LoadedNote(note_id(file.path), file.path, file.size, file.changed_ns, parsed)
+    return LoadedNote(note_id(file.path), file.path, size, file.changed_ns, parsed)
 
 
 def _with_problems(parsed: ParsedNote, problems: list[Problem]) -> ParsedNote:
