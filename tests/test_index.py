@@ -491,6 +491,28 @@ def test_word_forms_in_both_languages(aikb: Runner, tmp_path: Path) -> None:
     assert hits[0]["id"] == "c"
 
 
+def test_a_sync_that_waited_for_another_does_not_redo_its_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several commands started on a new vault: the first builds the index; the others,
+    which found it empty before waiting for the write lock, find it built once they hold
+    the lock, instead of each parsing every note again."""
+    vault = tmp_path / "vault"
+    shutil.copytree(BUNDLED, vault)
+    path = tmp_path / "db.sqlite3"
+    late = Index.open(vault, path)
+    real_begin = late._begin_write
+
+    def other_process_builds_first(waiting: object) -> None:
+        Index.open(vault, path).sync()
+        real_begin(None)
+
+    monkeypatch.setattr(late, "_begin_write", other_process_builds_first)
+    report = late.sync()
+    assert (report.parsed, report.total) == (0, len(scan(vault).notes))
+    assert len(list(late.concepts())) > len(scan(vault).notes)
+
+
 def test_a_note_unreadable_for_a_moment_is_read_again(tmp_path: Path) -> None:
     """A folder moved away between listing and reading (and back, so no file's stamp
     changes) left its notes stored empty until they changed; now they are read again."""

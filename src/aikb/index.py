@@ -433,11 +433,15 @@ class Index:
         complete = checked or (not full and self._complete())
         if complete and saved == snapshot:
             return report
-        report.problems.extend(listing.problems)
         conn = self.conn
         self._begin_write(waiting)
         try:
             with self._committed():
+                if self._saved_snapshot() != saved:  # another process updated it meanwhile
+                    complete = not full and self._complete()
+                    if complete and self._saved_snapshot() == snapshot:
+                        return report  # to this very listing (several commands on a new vault)
+                report.problems.extend(listing.problems)
                 if not complete:
                     conn.execute("DELETE FROM notes")  # rows were lost: parse everything again
                 conn.execute("DELETE FROM problems WHERE nid IS NULL")
