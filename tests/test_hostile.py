@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from aikb.index import Index
 from aikb.vault import FileStat, load_note
 
-from .conftest import Runner
+from .conftest import BUNDLED, Runner
 
 NAMES = [
     "with space.md",
@@ -151,3 +153,39 @@ def test_cli_survives_the_hostile_vault(aikb: Runner, hostile: Path) -> None:
     assert shown.exit_code == 0 and "bracket[1]" in shown.stdout
     assert aikb("search", "words", vault=hostile).exit_code == 0
     assert aikb("check", vault=hostile).exit_code == 1
+
+
+def _aikb_process(
+    tmp_path: Path, *args: str, stdout: object, close_stdout: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """aikb as a whole process on the bundled vault, with its own cache."""
+    env = {**os.environ, "AIKB_CACHE_DIR": str(tmp_path / "cache")}
+    return subprocess.run(
+        [sys.executable, "-m", "aikb", "--vault", str(BUNDLED), *args],
+        env=env,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        check=False,
+        preexec_fn=(lambda: os.close(1)) if close_stdout else None,
+    )
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("args", [("list", "--json"), ("show", "Temperature", "--no-pager")])
+def test_output_to_a_full_disk_is_one_line_and_exit_2(tmp_path: Path, args: tuple[str]) -> None:
+    with open("/dev/full", "w") as full:
+        result = _aikb_process(tmp_path, *args, stdout=full)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert ("\n" + result.stderr).endswith(
+        "\naikb: cannot write the output: No space left on device\n"
+    )
+
+
+@pytest.mark.skipif(os.name != "posix", reason="closes a descriptor before exec")
+def test_a_closed_stdout_discards_the_output_without_a_traceback(tmp_path: Path) -> None:
+    listed = _aikb_process(tmp_path, "list", "--json", stdout=None, close_stdout=True)
+    assert (listed.returncode, listed.stderr) == (0, "")
+    indexed = _aikb_process(tmp_path, "index", stdout=None, close_stdout=True)
+    assert indexed.returncode == 0 and indexed.stderr.startswith("aikb: indexed 18 notes")

@@ -11,6 +11,7 @@ Heavy modules (the parser, YAML, rapidfuzz, rich's Markdown) are imported inside
 commands that use them, so ``aikb --help`` and ``aikb --version`` start fast.
 """
 
+import errno
 import json
 import os
 import sys
@@ -747,10 +748,15 @@ def main() -> None:
 
     If the cache database turns out to be damaged while a command reads it (a damaged
     page is only found when read), it is deleted and the command runs once more on a
-    rebuilt index, with one warning.
+    rebuilt index, with one warning. Output that cannot be written (a full disk) is one
+    line on stderr and exit code 2; a stdout or stderr closed from the start (``>&-``)
+    discards what would go there.
     """
     import sqlite3
 
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:  # Python's value for a stream closed at start
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 (for life)
     try:
         try:
             app(prog_name="aikb", standalone_mode=True)
@@ -772,6 +778,21 @@ def main() -> None:
         sys.exit(130)
     except BrokenPipeError:
         # stdout was closed early (| head): nothing more to say, and say nothing.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _discard_stdout()
         sys.exit(0)
+    except OSError as exc:
+        if exc.filename is not None or exc.errno not in _WRITE_ERRORS:
+            raise
+        _discard_stdout()  # what is still buffered would fail again at exit
+        warn(f"cannot write the output: {exc.strerror or exc}")
+        sys.exit(2)
+
+
+_WRITE_ERRORS = {errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT, errno.EBADF}
+"""Errors of writing to stdout (a full disk, a failing device, a closed descriptor)."""
+
+
+def _discard_stdout() -> None:
+    """Point stdout at the null device, so nothing buffered is written (or fails) at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
