@@ -176,6 +176,7 @@ def scan(root: Path) -> Listing:
     # Listing through folder descriptors makes each stat a lookup of one name in an
     # open folder rather than of a whole path: about 15% faster on 10,000 notes.
     by_fd = os.scandir in os.supports_fd and os.open in os.supports_dir_fd
+    is_regular, is_link = stat.S_ISREG, stat.S_ISLNK
     pending: list[tuple[str, int | None]] = [("", None)]
     waiting: dict[int, int] = {}  # open folder descriptor -> subfolders still to list
     while pending:
@@ -197,11 +198,11 @@ def scan(root: Path) -> Listing:
         except OSError as exc:
             problems.append(Problem(rel_dir or ".", 0, f"cannot list folder: {_why(exc)}"))
             entries = []
-        for entry in entries:
+        for entry in entries:  # the hot loop: runs once per file before every command
             name = entry.name
             if name[0] == ".":
                 continue
-            if not _decodable(name):
+            if not name.isascii() and not _decodable(name):
                 problems.append(
                     Problem(
                         printable(prefix + name),
@@ -217,16 +218,20 @@ def scan(root: Path) -> Listing:
                         waiting[fd] = waiting.get(fd, 0) + 1
                 elif name[-3:].lower() == ".md" and len(name) > 3:
                     info = entry.stat(follow_symlinks=False)
-                    if stat.S_ISLNK(info.st_mode):
+                    if not is_regular(info.st_mode):
+                        if not is_link(info.st_mode):
+                            continue
                         full = os.path.join(root_str, prefix + name)
                         if not _inside(full, real_root):
                             continue
                         info = os.stat(full)
-                    if stat.S_ISREG(info.st_mode):
-                        notes[prefix + name] = (
-                            info.st_size,
-                            max(info.st_mtime_ns, info.st_ctime_ns),
-                        )
+                        if not is_regular(info.st_mode):
+                            continue
+                    modified, changed = info.st_mtime_ns, info.st_ctime_ns
+                    notes[prefix + name] = (
+                        info.st_size,
+                        modified if modified > changed else changed,
+                    )
                 elif not entry.is_symlink() or _inside(
                     os.path.join(root_str, prefix + name), real_root
                 ):
