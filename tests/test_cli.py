@@ -268,3 +268,20 @@ def test_index_command_builds_in_the_cache_dir(
     assert list((isolated_env / "cache").glob("seed-*.sqlite3"))
     rebuilt = aikb("index", "--rebuild", vault=seed_dir)
     assert rebuilt.exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("typo", "note"),
+    [("Temprature", "Temperature"), ("tokns", "Tokens"), ("contxt windw", "Context window")],
+)
+def test_a_typo_shows_the_note_its_title_heading_and_hub_share_a_name_with(
+    aikb: Runner, typo: str, note: str
+) -> None:
+    """In the bundled vault a note, its own title heading and a hub section all carry the
+    name a typo comes closest to: they are one candidate, settled as the exact name
+    would be (the note first), not a tie that shows nothing."""
+    result = aikb("show", typo, "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["id"] == note
+    assert f"showing {note!r}, the closest match to {typo!r}" in result.stderr
+    assert f"{note!r} also names 'AI concepts#{note}, " in result.stderr

@@ -405,7 +405,8 @@ def show(
         if found.others:
             others = ", ".join(repr(c.id) for c in found.others)
             more = f" and {found.more} more" if found.more else ""
-            warn(f"{term!r} also names {others}{more}")
+            name = found.matched if found.how == "fuzzy" else term
+            warn(f"{name!r} also names {others}{more}")
         content = index.content(concept)
         if raw:
             from aikb.normalize import sanitize

@@ -118,11 +118,17 @@ def lookup(index: Index, term: str) -> Lookup:
     ranked = fuzzy_names(index, text, limit=40)
     if ranked:
         best_id, best_score, best_name, _ = ranked[0]
-        runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
+        # Concepts sharing the best name (a note, its title heading, a hub section with
+        # that alias) are one candidate, settled as an exact name would be.
+        best_key = name_key(best_name)
+        rivals = [score for _, score, name, _ in ranked[1:] if name_key(name) != best_key]
+        runner_up = rivals[0] if rivals else 0.0
         if best_score >= STRONG and best_score - runner_up >= CLEAR_MARGIN:
-            concept = index.concept(best_id)
+            named = index.by_name(best_key, limit=1)
+            concept = named[0][0] if named else index.concept(best_id)
             if concept:
-                return Lookup(concept, "fuzzy", best_name, score=best_score)
+                others, more = _same_name(index, best_key, concept)
+                return Lookup(concept, "fuzzy", best_name, others, more=more, score=best_score)
     suggestions: list[str] = []
     for cid, score, _, _ in ranked:
         if score < 50 or len(suggestions) >= 5:
