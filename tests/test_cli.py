@@ -266,6 +266,8 @@ def test_index_command_builds_in_the_cache_dir(
     assert result.exit_code == 0
     assert "indexed 1 note" in result.stderr
     assert list((isolated_env / "cache").glob("seed-*.sqlite3"))
+    again = aikb("index", vault=seed_dir)
+    assert again.exit_code == 0 and "index up to date: 1 note (" in again.stderr
     rebuilt = aikb("index", "--rebuild", vault=seed_dir)
     assert rebuilt.exit_code == 0
 

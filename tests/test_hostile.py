@@ -134,11 +134,11 @@ def test_unreadable_and_vanished_files(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr("builtins.open", guarded_open)
     note = load_note(tmp_path, FileStat("locked.md", 7, 0))
     assert [str(p) for p in note.parsed.problems] == [
-        "locked.md: cannot read file: permission denied, skipped"
+        "locked.md: cannot read file: permission denied; listed without its text"
     ]
     gone = load_note(tmp_path, FileStat("gone.md", 1, 0))
     assert [str(p) for p in gone.parsed.problems] == [
-        "gone.md: file disappeared while reading, skipped"
+        "gone.md: file disappeared while reading; listed without its text"
     ]
 
 
@@ -188,4 +188,4 @@ def test_a_closed_stdout_discards_the_output_without_a_traceback(tmp_path: Path)
     listed = _aikb_process(tmp_path, "list", "--json", stdout=None, close_stdout=True)
     assert (listed.returncode, listed.stderr) == (0, "")
     indexed = _aikb_process(tmp_path, "index", stdout=None, close_stdout=True)
-    assert indexed.returncode == 0 and indexed.stderr.startswith("aikb: indexed 18 notes")
+    assert indexed.returncode == 0 and indexed.stderr.startswith("aikb: index up to date: 18 notes")

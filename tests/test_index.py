@@ -526,7 +526,9 @@ def test_a_note_unreadable_for_a_moment_is_read_again(tmp_path: Path) -> None:
     listing = scan(vault)
     (vault / "d").rename(tmp_path / "away")
     report = Index.open(vault, path).sync(listing=listing)
-    assert [p.message for p in report.problems] == ["file disappeared while reading, skipped"]
+    assert [p.message for p in report.problems] == [
+        "file disappeared while reading; listed without its text"
+    ]
     (tmp_path / "away").rename(vault / "d")
     assert scan(vault) == listing  # nothing on disk says the note changed
     index = Index.open(vault, path)

@@ -594,7 +594,10 @@ def build_index(
 
             raise CacheError(f"indexed {count} in memory only: the index could not be saved")
         where = str(index.path) if index.path else "memory"
-        warn(f"indexed {count} in {elapsed:.2f} s ({where})")
+        if index.updated:
+            warn(f"indexed {count} in {elapsed:.2f} s ({where})")
+        else:
+            warn(f"index up to date: {count} ({where})")
 
 
 @app.command()

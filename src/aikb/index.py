@@ -276,6 +276,9 @@ class Index:
         self._catalog: Catalog | None = None
         self.rebuilt = False
         """Whether a :meth:`sync` of this object wrote every note into emptied tables."""
+        self.updated = False
+        """Whether a :meth:`sync` of this object changed the index (parsed or dropped a
+        note, or recorded another listing)."""
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -445,6 +448,7 @@ class Index:
                 if not complete:
                     conn.execute("DELETE FROM notes")  # rows were lost: parse everything again
                 conn.execute("DELETE FROM problems WHERE nid IS NULL")
+                self.updated = True
                 self._update(
                     listing.notes,
                     set(listing.attachments),

@@ -416,9 +416,13 @@ def _read_text(root: Path, rel: str) -> tuple[str, list[Problem]]:
         with open(path, "rb") as handle:
             data = handle.read(MAX_NOTE_BYTES + 1)
     except FileNotFoundError:
-        raise Unreadable(Problem(rel, 0, "file disappeared while reading, skipped")) from None
+        raise Unreadable(
+            Problem(rel, 0, "file disappeared while reading; listed without its text")
+        ) from None
     except OSError as exc:
-        raise Unreadable(Problem(rel, 0, f"cannot read file: {_why(exc)}, skipped")) from None
+        raise Unreadable(
+            Problem(rel, 0, f"cannot read file: {_why(exc)}; listed without its text")
+        ) from None
     if len(data) > MAX_NOTE_BYTES:
         limit = MAX_NOTE_BYTES // (1024 * 1024)
         return "", [Problem(rel, 0, f"larger than {limit} MiB, content skipped")]
