@@ -287,3 +287,10 @@ def test_a_typo_shows_the_note_its_title_heading_and_hub_share_a_name_with(
     assert json.loads(result.stdout)["id"] == note
     assert f"showing {note!r}, the closest match to {typo!r}" in result.stderr
     assert f"{note!r} also names 'AI concepts#{note}, " in result.stderr
+
+
+@pytest.mark.parametrize("tag", ["", " ", "#"])
+def test_an_empty_tag_is_a_usage_error(aikb: Runner, tag: str) -> None:
+    result = aikb("list", "--tag", tag)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == "aikb: empty tag; give a tag such as llm or #llm\n"

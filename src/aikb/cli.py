@@ -504,6 +504,10 @@ def list_concepts(
     Example: aikb list --notes --tag llm
     """
     with reporting():
+        if tag is not None and not tag.strip().lstrip("#"):
+            from aikb.errors import UsageError
+
+            raise UsageError("empty tag; give a tag such as llm or #llm")
         index = open_index(ctx, preload=("aikb.render",))
         concepts = index.concepts(notes_only=notes, tag=tag)
         out_counts, back_counts = index.counts()
