@@ -294,3 +294,21 @@ def test_an_empty_tag_is_a_usage_error(aikb: Runner, tag: str) -> None:
     result = aikb("list", "--tag", tag)
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == "aikb: empty tag; give a tag such as llm or #llm\n"
+
+
+def test_list_keeps_the_note_column_when_it_fits(aikb: Runner, tmp_path: Path) -> None:
+    """Columns are dropped by what the rows need, not at fixed widths: short titles and
+    paths keep the note column at 80 columns; the bundled vault's long hub headings do not."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "AI-flow.md").write_text("---\naliases: [flow]\n---\n[[Tokenizer]]\n")
+    (tmp_path / "sub" / "Tokenizer.md").write_text("Splits text.\n")
+    short = aikb("list", "--notes", vault=tmp_path, env={"COLUMNS": "80"})
+    assert short.stdout.splitlines()[0].split() == [
+        "concept", "kind", "aliases", "note", "links", "backlinks"
+    ]  # fmt: skip
+    assert "sub/Tokenizer.md" in short.stdout and "not shown" not in short.stdout
+    bundled = aikb("list", env={"COLUMNS": "80"})
+    assert bundled.stdout.splitlines()[0].split() == [
+        "concept", "kind", "aliases", "links", "backlinks"
+    ]  # fmt: skip
+    assert "note not shown at this width; --json has all" in bundled.stdout

@@ -694,14 +694,20 @@ def search_json(hits: Sequence[Hit]) -> list[dict[str, Any]]:
     ]
 
 
+TITLE_FIT = 24
+"""Widest concept title (cells) ``list`` makes room for before it drops other columns
+(longer ones wrap)."""
+COLUMN_FIT = 20
+"""Widest aliases or note path (cells) ``list`` makes room for; longer ones end in ``…``."""
 GRID_ROWS = 300
 """Reports (``check``, ``mentions``) lay a note's rows out as a grid up to this many rows."""
 
 
 class ListView:
     """The concepts table (title, kind, aliases, note, links, backlinks), fitted to the
-    width: the note column goes below 100 columns, aliases below 70 (a caption says so);
-    counts are never cut."""
+    width: when the columns would not fit at a readable width (titles up to
+    :data:`TITLE_FIT` cells, aliases and note paths up to :data:`COLUMN_FIT`), the note
+    column goes first, then aliases (a caption says so); counts are never cut."""
 
     def __init__(
         self, concepts: Sequence[Concept], out_counts: dict[str, int], back_counts: dict[str, int]
@@ -710,9 +716,27 @@ class ListView:
         self.out_counts = out_counts
         self.back_counts = back_counts
 
+    def _fits(self, width: int) -> tuple[bool, bool]:
+        """``(aliases fit, note fits too)`` at ``width`` cells."""
+        from rich.cells import cell_len
+
+        concepts = self.concepts
+        title = min(max((cell_len(c.title) + _indent(c) for c in concepts), default=0), TITLE_FIT)
+        aliases = max((cell_len(", ".join(c.aliases)) for c in concepts), default=0)
+        note = max((cell_len(c.path) for c in concepts), default=0)
+        counts = len("links") + len("backlinks")
+        needed = [max(title, 10), len("kind"), counts]
+        with_aliases = [*needed, min(max(aliases, len("aliases")), COLUMN_FIT)]
+        with_note = [*with_aliases, min(max(note, len("note")), COLUMN_FIT)]
+
+        def fits(columns: list[int]) -> bool:
+            return sum(columns) + 2 * len(columns) <= width  # 2: the gap after each column
+
+        return fits(with_aliases), fits(with_note)
+
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = options.max_width
-        wide, medium = width >= 100, width >= 70
+        medium, wide = self._fits(width)
         from rich.table import Table
 
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
@@ -729,7 +753,7 @@ class ListView:
         table.add_column("links" if medium else "→", justify="right", no_wrap=True)
         table.add_column("backlinks" if medium else "←", justify="right", no_wrap=True)
         for concept in self.concepts:
-            indent = 0 if concept.is_note else min(2 * max(concept.level - 1, 0), width // 8)
+            indent = min(_indent(concept), width // 8)
             title = text(concept.title, "bold" if concept.is_note else "")
             cells: list[RenderableType] = [Padding(title, (0, 0, 0, indent)), concept.kind]
             if medium:
@@ -742,6 +766,11 @@ class ListView:
             ]
             table.add_row(*cells)
         yield table
+
+
+def _indent(concept: Concept) -> int:
+    """How far ``list`` indents a concept: two cells per heading level below H1."""
+    return 0 if concept.is_note else 2 * max(concept.level - 1, 0)
 
 
 def list_json(
