@@ -312,3 +312,15 @@ def test_list_keeps_the_note_column_when_it_fits(aikb: Runner, tmp_path: Path) -
         "concept", "kind", "aliases", "links", "backlinks"
     ]  # fmt: skip
     assert "note not shown at this width; --json has all" in bundled.stdout
+
+
+def test_text_holding_the_words_ranks_above_names_that_only_look_alike(aikb: Runner) -> None:
+    """``окна`` is in the text of ``Context window#Definition`` (as ``окно``); ``Tokens``
+    (alias ``Токены``) only looks a little like it and used to rank above, out of the
+    default top 10."""
+    hits = json.loads(aikb("search", "окна", "--limit", "40", "--json").stdout)
+    ids = [hit["id"] for hit in hits]
+    assert ids.index("Context window#Definition") < ids.index("Tokens")
+    assert "Context window#Definition" in ids[:10]
+    look_alike = [hit for hit in hits if hit["score"] < 30]
+    assert look_alike and all(hit["matched"] != "text" for hit in look_alike)

@@ -248,11 +248,12 @@ def _search(index: Index, query: str, limit: int) -> list[Hit]:
 
     for concept, _, kind in index.by_name(key, limit=limit * 2):
         offer(concept.id, 100.0 if kind != "heading" else 99.5, "name" if kind == "name" else kind)
+    look_alike: list[tuple[str, float, str]] = []
     for cid, score, _, kind in fuzzy_names(index, query, limit=max(limit * 2, 20)):
         if score >= STRONG:
             offer(cid, 75.0 + (score - STRONG) / (100.0 - STRONG) * 24.0, kind)
-        elif score >= 60:
-            offer(cid, score * 0.7, kind)
+        elif score >= WEAK:
+            look_alike.append((cid, score, kind))
     query_stems = stems(query)
     found = index.fulltext(query_stems, limit=max(limit * 3, 30))
     if not found and len(set(query_stems)) > 1:
@@ -278,6 +279,10 @@ def _search(index: Index, query: str, limit: int) -> list[Hit]:
                 current.score = max(current.score, min(99.0, current.score + 5.0))
             else:
                 current.score = max(current.score, text_score)
+    for cid, score, kind in look_alike:
+        # A name that only looks somewhat like the query ranks below any text holding
+        # its words (text scores start at 30), and as before when no text does.
+        offer(cid, 20.0 + (score - WEAK) / (STRONG - WEAK) * 10.0 if found else score * 0.7, kind)
     hits = sorted(scored.values(), key=lambda h: (-h.score, concept_order(h.concept)))[:limit]
     wanted = set(query_stems)
     for hit in hits:
