@@ -763,3 +763,12 @@ def test_workers_end_when_the_build_is_killed(tmp_path: Path) -> None:
     while _processes_mentioning(str(vault)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _processes_mentioning(str(vault)) == []
+
+
+def test_snippet_finds_the_word_the_index_matched_by_its_stem_prefix() -> None:
+    """The index matches ``quokka`` in ``quokkafied`` (its stem starts with the query's);
+    the snippet must show and highlight that word, not the text's start."""
+    text = "Zorblax adapters are " + "filler words here " * 20 + "a quokkafied trick."
+    shown, spans = snippet(text, set(stems("quokka")))
+    assert [shown[s:e] for s, e in spans] == ["quokkafied"]
+    assert shown.startswith("…")

@@ -332,13 +332,16 @@ def plain_text(markdown: str) -> str:
 def snippet(
     markdown: str, wanted: set[str], width: int = SNIPPET_WIDTH
 ) -> tuple[str, list[tuple[int, int]]]:
-    """A window of ``width`` characters of the text around the first word whose stem is in
-    ``wanted``, and the spans of every such word in it. Without a match: the text's start."""
+    """A window of ``width`` characters of the text around the first word whose stem starts
+    with one in ``wanted`` (as the full-text index matches: ``quokka`` finds
+    ``quokkafied``), and the spans of every such word in it. Without a match: the text's
+    start."""
     text = plain_text(markdown)
+    prefixes = tuple(wanted)
     matches = [
         (m.start(), m.end())
         for m in re.finditer(r"\w+", text)
-        if wanted and stem(m.group().casefold().replace("ё", "е")) in wanted
+        if prefixes and stem(m.group().casefold().replace("ё", "е")).startswith(prefixes)
     ]
     pairs = [w for w in wanted if HAS_CJK.search(w)]
     if pairs:  # CJK words are character pairs inside longer runs: find them as text
