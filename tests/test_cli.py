@@ -324,3 +324,11 @@ def test_text_holding_the_words_ranks_above_names_that_only_look_alike(aikb: Run
     assert "Context window#Definition" in ids[:10]
     look_alike = [hit for hit in hits if hit["score"] < 30]
     assert look_alike and all(hit["matched"] != "text" for hit in look_alike)
+
+
+def test_list_orders_notes_by_name_then_folder(aikb: Runner) -> None:
+    """By note id, not file path: ``RAG`` comes before ``RAG vs fine-tuning`` (a path
+    sorts ``RAG vs fine-tuning.md`` first, since a space sorts before ``.``)."""
+    ids = [c["id"] for c in json.loads(aikb("list", "--notes", "--json").stdout)]
+    assert ids.index("RAG") == ids.index("RAG vs fine-tuning") - 1
+    assert ids == sorted(ids)

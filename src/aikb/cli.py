@@ -610,7 +610,9 @@ def graph(
     term: Annotated[
         str | None,
         typer.Argument(
-            help="Concept to center on; the whole vault without it.", autocompletion=complete_term
+            metavar="[TERM]",
+            help="Concept to center on; the whole vault without it.",
+            autocompletion=complete_term,
         ),
     ] = None,
     depth: Annotated[int, typer.Option("--depth", "-d", min=0, help="Steps from TERM.")] = 1,

@@ -913,10 +913,10 @@ class Index:
         return [c for c in concepts[1:] if c.parent == concept.id]
 
     def concepts(self, notes_only: bool = False, tag: str | None = None) -> list[Concept]:
-        """All concepts in path then file order; only notes, and/or only concepts carrying
+        """All concepts in note id then file order; only notes, and/or only concepts carrying
         ``tag`` (a nested tag ``a/b`` matches ``a``; case-insensitive)."""
         where = " WHERE c.seq = 0" if notes_only else ""
-        rows = self.conn.execute(_CONCEPTS + where + " ORDER BY n.path, c.seq").fetchall()
+        rows = self.conn.execute(_CONCEPTS + where + " ORDER BY n.id, c.seq").fetchall()
         names: dict[int, list[str]] = {}
         for cid, name in self.conn.execute("SELECT cid, name FROM names ORDER BY rowid"):
             names.setdefault(cid, []).append(name)
