@@ -130,3 +130,18 @@ def test_huge_note_is_clipped_not_slow(aikb: Runner, tmp_path: Path) -> None:
     assert (
         "… and 19800 more (--json lists all)" in result.stdout or "Links (20000)" in result.stdout
     )
+
+
+def test_a_long_link_keeps_its_line_number_at_any_width(aikb: Runner, tmp_path: Path) -> None:
+    """A long URL or source used to be cut with its ``:line`` at the end of the row."""
+    url = "https://example.org/" + "very-long-path-segment/" * 6
+    (tmp_path / "a.md").write_text(f"# A\n\nSee {url} and [[b]].\n", encoding="utf-8")
+    (tmp_path / "b.md").write_text("x [[a]]\n", encoding="utf-8")
+    for width in ("50", "80"):
+        shown = aikb("show", "a", "--no-pager", vault=tmp_path, env={"COLUMNS": width})
+        lines = shown.stdout.splitlines()
+        external = next(line for line in lines if "↗" in line)
+        assert external.endswith(":3") and "…" in external
+        assert max(len(line) for line in lines) <= int(width)
+        backlink = next(line for line in lines if "←" in line)
+        assert backlink.rstrip().endswith("b.md:1")

@@ -488,9 +488,28 @@ def body_markdown(content: str, concept: Concept, context: RenderContext) -> Not
     )
 
 
-def link_lines(links: Iterable[ResolvedLink], titles: dict[str, str]) -> list[Text]:
-    """One line per outgoing link: its target title, or the raw target marked unresolved."""
-    rows: list[Text] = []
+class KeptEnd:
+    """One line, ``main`` then ``end``; when it is too wide, ``main`` is shortened (with
+    ``…``) so that ``end`` (a ``:line``, a ``path:line``) always shows."""
+
+    def __init__(self, main: Text, end: Text) -> None:
+        self.main = main
+        self.end = end
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        main = self.main.copy()
+        room = options.max_width - self.end.cell_len
+        if main.cell_len > room:
+            main.truncate(max(room, 8), overflow="ellipsis")
+        line = main + self.end
+        line.no_wrap, line.overflow = True, "ellipsis"
+        yield line
+
+
+def link_lines(links: Iterable[ResolvedLink], titles: dict[str, str]) -> list[RenderableType]:
+    """One line per outgoing link: its target title, or the raw target marked unresolved;
+    its ``:line`` always shows."""
+    rows: list[RenderableType] = []
     for item in links:
         link = item.link
         row = Text("  ")
@@ -507,25 +526,23 @@ def link_lines(links: Iterable[ResolvedLink], titles: dict[str, str]) -> list[Te
             row.append("✗ ", "aikb.broken")
             row.append_text(text(link.text, "aikb.broken"))
             row.append(f"  ({item.reason})", "aikb.broken")
-        row.append(f"  :{link.line}", "aikb.meta")
+        end = Text(f"  :{link.line}", "aikb.meta")
         if link.kind == "embed":
-            row.append("  embed", "aikb.meta")
+            end.append("  embed", "aikb.meta")
         if item.candidates:
             row.append(f"  (also: {', '.join(item.candidates)})", "aikb.meta")
-        row.no_wrap, row.overflow = True, "ellipsis"
-        rows.append(row)
+        rows.append(KeptEnd(row, end))
     return rows
 
 
-def backlink_lines(backlinks: Iterable[Backlink]) -> list[Text]:
-    """One line per backlink: source concept and path:line, then the line's text, dimmed."""
-    rows: list[Text] = []
+def backlink_lines(backlinks: Iterable[Backlink]) -> list[RenderableType]:
+    """One line per backlink: source concept and path:line (always shown), then the line's
+    text, dimmed."""
+    rows: list[RenderableType] = []
     for item in backlinks:
         row = Text("  ← ")
         row.append_text(text(item.source))
-        row.append_text(text(f"  {item.path}:{item.line}", "aikb.meta"))
-        row.no_wrap, row.overflow = True, "ellipsis"
-        rows.append(row)
+        rows.append(KeptEnd(row, text(f"  {item.path}:{item.line}", "aikb.meta")))
         if item.text:
             quote = text(f"      {item.text}", "aikb.meta")
             quote.no_wrap, quote.overflow = True, "ellipsis"
@@ -553,7 +570,7 @@ def _clip(content: str) -> tuple[str, int]:
     return content[:cut], content.count("\n", cut) + 1
 
 
-def _capped(rows: list[Text], total: int) -> list[Text]:
+def _capped(rows: list[RenderableType], total: int) -> list[RenderableType]:
     """Rows, "none" when there are none, and a last line saying how many were not shown."""
     if not total:
         return [Text("  none", style="aikb.meta")]
