@@ -207,9 +207,7 @@ def changes_since(path: Path, root: Path, listing: Listing) -> Changes | None:
         conn.isolation_level = None
         conn.execute("BEGIN")
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        if meta.get("schema") != _version_tag() or meta.get("root") != printable(
-            str(root.resolve())
-        ):
+        if not _stamp_matches(meta, root):
             return None
         saved = meta.get("snapshot")
         if not isinstance(saved, str) or not _counts_agree(conn):
@@ -367,11 +365,7 @@ class Index:
         stamp: dict[str, str] = {}
         with contextlib.suppress(sqlite3.OperationalError):
             stamp = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
-        return stamp.get("schema") == _version_tag() and stamp.get("root") == self._root_stamp()
-
-    def _root_stamp(self) -> str:
-        """The vault's resolved path as stored in ``meta`` (undecodable bytes replaced)."""
-        return printable(str(self.root.resolve()))
+        return _stamp_matches(stamp, self.root)
 
     def _create(self) -> None:
         """Create the tables, indexes and stamp, inside the caller's write transaction."""
@@ -381,7 +375,7 @@ class Index:
                 conn.execute(statement)
         self._create_indexes()
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (_version_tag(),))
-        conn.execute("INSERT OR REPLACE INTO meta VALUES ('root', ?)", (self._root_stamp(),))
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('root', ?)", (_root_stamp(self.root),))
 
     def _create_indexes(self) -> None:
         for statement in _INDEXES:
@@ -1288,6 +1282,16 @@ def _json_list(stored: object) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise sqlite3.DatabaseError("damaged index: a column is not a JSON list")
     return tuple(str(item) for item in value)
+
+
+def _stamp_matches(meta: dict[str, str], root: Path) -> bool:
+    """Whether ``meta`` rows say the database holds this schema version, for this vault."""
+    return meta.get("schema") == _version_tag() and meta.get("root") == _root_stamp(root)
+
+
+def _root_stamp(root: Path) -> str:
+    """The vault's resolved path as stored in ``meta`` (undecodable bytes replaced)."""
+    return printable(str(root.resolve()))
 
 
 def _version_tag() -> str:
