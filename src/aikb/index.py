@@ -153,15 +153,16 @@ class CacheUnavailable(Exception):
 
 class SyncReport:
     """What one :meth:`Index.sync` did: notes seen, parsed, removed, links re-resolved,
-    and the problems met while parsing."""
+    notes whose file could not be read, and the problems met while parsing."""
 
-    __slots__ = ("parsed", "problems", "relinked", "removed", "total")
+    __slots__ = ("parsed", "problems", "relinked", "removed", "total", "unread")
 
     def __init__(self, total: int = 0, problems: list[Problem] | None = None) -> None:
         self.total = total
         self.parsed = 0
         self.removed = 0
         self.relinked = 0
+        self.unread = 0
         self.problems: list[Problem] = problems if problems is not None else []
 
 
@@ -434,10 +435,13 @@ class Index:
         self._begin_write(waiting)
         try:
             with self._committed():
-                if self._saved_snapshot() != saved:  # another process updated it meanwhile
+                now = self._saved_snapshot()
+                if now != saved:  # another process updated it meanwhile
                     complete = not full and self._complete()
-                    if complete and self._saved_snapshot() == snapshot:
+                    if complete and now == snapshot:
                         return report  # to this very listing (several commands on a new vault)
+                if not complete or changes is None or changes.snapshot != now:
+                    changes = None  # compared with another state of the index: compare again
                 report.problems.extend(listing.problems)
                 if not complete:
                     conn.execute("DELETE FROM notes")  # rows were lost: parse everything again
@@ -449,16 +453,16 @@ class Index:
                     report,
                     progress,
                     jobs,
-                    changes if complete else None,
+                    changes,
                 )
                 conn.executemany(
                     "INSERT INTO problems VALUES (NULL,?,?,?,?)",
                     [(p.path, p.line, p.message, p.kind) for p in listing.problems],
                 )
                 conn.execute("DELETE FROM meta WHERE key = 'names'")
-                # A note that could not be read is read again next time, listing unchanged.
-                unread = conn.execute("SELECT 1 FROM notes WHERE size = ?", (UNREAD,)).fetchone()
-                saved_now = "" if unread else snapshot
+                # A note that could not be read is read again next time, listing unchanged
+                # (its stored size, UNREAD, puts it among the notes to parse every time).
+                saved_now = "" if report.unread else snapshot
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('snapshot', ?)", (saved_now,))
                 conn.execute(
                     "INSERT OR REPLACE INTO meta VALUES ('notes', (SELECT count(*) FROM notes))"
@@ -482,13 +486,8 @@ class Index:
         from aikb.graph import link_name_key
 
         conn = self.conn
-        if (
-            changes is not None
-            and changes.todo is not None
-            and changes.removed is not None
-            and changes.snapshot == self._saved_snapshot()
-        ):
-            todo, removed = changes.todo, changes.removed  # nothing was saved since
+        if changes is not None and changes.todo is not None and changes.removed is not None:
+            todo, removed = changes.todo, changes.removed  # still true: checked by sync
         else:
             todo, removed = _compare(conn, files)
         full = not conn.execute("SELECT 1 FROM notes LIMIT 1").fetchone()
@@ -539,6 +538,8 @@ class Index:
                     continue
                 taken.add(rows.id)
                 kept.append(rows)
+                if rows.note[2] == UNREAD:
+                    report.unread += 1
                 report.problems.extend(rows.problems)
                 if not full:
                     texts.extend(text for pair in rows.fts for text in pair)
