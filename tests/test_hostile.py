@@ -124,14 +124,14 @@ def test_unreadable_and_vanished_files(tmp_path: Path, monkeypatch: pytest.Monke
     (tmp_path / "ok.md").write_text("fine\n", encoding="utf-8")
     locked = tmp_path / "locked.md"
     locked.write_text("secret\n", encoding="utf-8")
-    real_open = open
+    real_open = os.open
 
-    def guarded_open(path: object, *args: object, **kwargs: object) -> object:
+    def guarded_open(path: str, *args: int) -> int:
         if str(path).endswith("locked.md"):
             raise PermissionError(13, "Permission denied")
-        return real_open(path, *args, **kwargs)  # type: ignore[call-overload]
+        return real_open(path, *args)
 
-    monkeypatch.setattr("builtins.open", guarded_open)
+    monkeypatch.setattr(os, "open", guarded_open)
     note = load_note(tmp_path, FileStat("locked.md", 7, 0))
     assert [str(p) for p in note.parsed.problems] == [
         "locked.md: cannot read file: permission denied; listed without its text"
@@ -140,6 +140,47 @@ def test_unreadable_and_vanished_files(tmp_path: Path, monkeypatch: pytest.Monke
     assert [str(p) for p in gone.parsed.problems] == [
         "gone.md: file disappeared while reading; listed without its text"
     ]
+
+
+def test_notes_are_read_whole_across_reads_and_cut_at_the_size_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Notes are read a chunk at a time; a chunk may end inside a UTF-8 character.
+    text = "# Окно\n" + "контекст [[B]] " * 50 + "\n"
+    (tmp_path / "long.md").write_text(text, encoding="utf-8")
+    size = len(text.encode("utf-8"))
+    monkeypatch.setattr("aikb.vault.READ_CHUNK", 7)
+    note = load_note(tmp_path, FileStat("long.md", size, 0))
+    assert note.parsed.problems == ()
+    assert note.parsed.body == text
+    assert len(note.parsed.links) == 50
+    monkeypatch.setattr("aikb.vault.MAX_NOTE_BYTES", size)
+    assert load_note(tmp_path, FileStat("long.md", size, 0)).parsed.body == text
+    monkeypatch.setattr("aikb.vault.MAX_NOTE_BYTES", size - 1)
+    cut = load_note(tmp_path, FileStat("long.md", size, 0))
+    assert cut.parsed.body == ""
+    assert [p.message for p in cut.parsed.problems] == ["larger than 0 MiB, content skipped"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are a POSIX thing")
+def test_a_named_pipe_where_a_note_was_listed_reads_as_empty(tmp_path: Path) -> None:
+    # A note replaced by a pipe between listing and reading: no writer ever comes.
+    os.mkfifo(tmp_path / "pipe.md")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; from aikb.vault import FileStat, load_note;"
+            "note = load_note(Path(sys.argv[1]), FileStat('pipe.md', 0, 0));"
+            "print(repr(note.parsed.body), note.size)",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["''", "0"]
 
 
 def test_cli_survives_the_hostile_vault(aikb: Runner, hostile: Path) -> None:

@@ -183,16 +183,24 @@ def test_concurrent_builds_leave_a_correct_index(tmp_path: Path) -> None:
     assert list(index.all_links()) == list(fresh.all_links())
 
 
-def test_parallel_build_equals_serial(tmp_path: Path) -> None:
-    vault = tmp_path / "vault"
+def _linked_vault(vault: Path) -> Path:
+    """300 notes in 7 folders, linking to notes, headings, missing notes and blocks."""
     for number in range(300):  # above the threshold for worker processes
         (vault / f"f{number % 7}").mkdir(parents=True, exist_ok=True)
-        links = f"[[n{(number * 7) % 300}]] [[n{number + 1}#Part {number % 3}]]"
+        links = (
+            f"[[n{(number * 7) % 300}]] [[n{number + 1}#Part {number % 3}]]"
+            f" [[f{number % 7}/n{number % 11}#^b{number % 4}]] [[n{number}#Nowhere]]"
+        )
         (vault / f"f{number % 7}" / f"n{number}.md").write_text(
             f"---\naliases: [alias {number}]\n---\n# Title {number}\n## Part {number % 3}\n"
-            f"{links} #tag{number % 5}\n",
+            f"{links} #tag{number % 5} ^b{number % 4}\n",
             encoding="utf-8",
         )
+    return vault
+
+
+def test_parallel_build_equals_serial(tmp_path: Path) -> None:
+    vault = _linked_vault(tmp_path / "vault")
     serial = Index.open(vault, None)
     serial.sync(jobs=1)
     parallel = Index.open(vault, None)
@@ -200,6 +208,41 @@ def test_parallel_build_equals_serial(tmp_path: Path) -> None:
     assert [c for c in serial.concepts()] == [c for c in parallel.concepts()]
     assert list(serial.all_links()) == list(parallel.all_links())
     assert serial.fulltext(["alias"], limit=1000) == parallel.fulltext(["alias"], limit=1000)
+
+
+@pytest.mark.parametrize("child", ["works", "fails"])
+def test_links_resolved_beside_a_child_process_equal_those_resolved_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child: str
+) -> None:
+    """A full build resolves two thirds of its links in a forked child; the answers are
+    the same as resolving all here, and if the child fails, this process does its part."""
+    import aikb.index
+
+    vault = _linked_vault(tmp_path / "vault")
+    alone = Index.open(vault, None)
+    alone.sync()
+    expected = list(alone.all_links())
+    reasons = {link.reason for link in expected}
+    assert len(expected) == 1200
+    assert reasons == {None, "missing block", "missing heading", "missing note"}
+    monkeypatch.setattr(aikb.index, "PARALLEL_LINKS", 100)
+    parent = os.getpid()
+    resolved_in: list[int] = []
+    real = aikb.index._resolutions
+
+    def recording(*args: object) -> object:
+        if os.getpid() != parent and child == "fails":
+            os._exit(3)
+        resolved_in.append(os.getpid())  # seen only in this process's list
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(aikb.index, "_resolutions", recording)
+    beside = Index.open(vault, None)
+    beside.sync()
+    assert list(beside.all_links()) == expected
+    # On Linux the child's part was resolved there; when it failed, here afterwards.
+    forked = sys.platform.startswith("linux") and child == "works"
+    assert len(resolved_in) == (1 if forked else 2)
 
 
 def test_warm_run_parses_nothing_and_an_edit_parses_one(tmp_path: Path) -> None:

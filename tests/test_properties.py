@@ -10,6 +10,8 @@ from urllib.parse import unquote
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from markdown_it.rules_core import StateCore
+from markdown_it.rules_core.text_join import text_join
 from markdown_it.token import Token
 from rich.console import Console
 
@@ -231,6 +233,30 @@ def test_lean_parser_finds_what_the_display_parser_finds(text: str) -> None:
     lean = _indexed_tokens(parser(lean=True).parse(text))
     full = _indexed_tokens(parser().parse(text))
     assert lean == full
+
+
+def _children(tokens: list[Token]) -> list[tuple[object, ...]]:
+    return [(t.type, t.content, t.markup, t.meta) for t in tokens]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(MARKDOWN_ISH, MARKDOWN_PIECES, st.text(max_size=200)))
+def test_lean_parser_skips_only_inline_text_the_inline_parser_would_leave_whole(
+    text: str,
+) -> None:
+    # The lean parser does not run the inline parser on text without a character where a
+    # rule can start; what it puts there instead must be exactly the parser's output,
+    # plain text included (block ids are read from a paragraph's last text token).
+    md = parser(lean=True)
+    env: dict[str, object] = {}  # gets the reference definitions, as the inline parser needs
+    for token in md.parse(text, env):
+        if token.type == "inline":
+            whole = Token("inline", "", 0, content=token.content, children=[])
+            md.inline.parse(whole.content, md, env, whole.children)
+            state = StateCore("", md, env)
+            state.tokens = [whole]
+            text_join(state)  # the core step after the inline parser, as in md.parse
+            assert _children(token.children or []) == _children(whole.children or [])
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

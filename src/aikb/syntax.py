@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
     from markdown_it.rules_block import StateBlock
+    from markdown_it.rules_core import StateCore
     from markdown_it.rules_inline import StateInline
 
 InlineRule = Callable[["StateInline", bool], bool]
@@ -85,6 +86,8 @@ def parser(lean: bool = False) -> MarkdownIt:
     if lean:
         md.disable(["emphasis", "strikethrough", "entity", "newline", "highlight"])
         md.inline.ruler.at("text", _lean_text)
+        _dispatch_by_first_character(md)
+        md.core.ruler.at("inline", _lean_inline)
         md.normalizeLink = _same  # type: ignore[method-assign]
         md.normalizeLinkText = _same  # type: ignore[method-assign,assignment]
     return md
@@ -123,6 +126,66 @@ def _lean_text(state: StateInline, silent: bool) -> bool:
             state.pending += state.src[pos:end]
     state.pos = end
     return True
+
+
+_STARTS = {
+    "bare_url": ":",
+    "math_inline": "$",
+    "escape": "\\",
+    "backticks": "`",
+    "wikilink": "![",
+    "obsidian_comment": "%",
+    "tag": "#",
+    "link": "[",
+    "image": "!",
+    "autolink": "<",
+    "html_inline": "<",
+}
+"""The characters each inline rule of the lean parser can match at: the first thing
+each one checks."""
+
+
+def _dispatch_by_first_character(md: MarkdownIt) -> None:
+    """Make the lean parser try, at each position, only the inline rules that can match
+    at the character there, in their usual order. markdown-it tries every rule in turn:
+    11 calls at each ``]`` or ``:`` that starts nothing (2.7% of the indexing work).
+    Raises KeyError for an inline rule not in :data:`_STARTS` (a test builds the parser)."""
+    enabled = [rule for rule in md.inline.ruler.__rules__ if rule.enabled and rule.name != "text"]
+    table: dict[str, list[InlineRule]] = {}
+    for rule in enabled:
+        for char in _STARTS[rule.name]:
+            table.setdefault(char, []).append(rule.fn)
+
+    def dispatch(state: StateInline, silent: bool) -> bool:
+        for rule in table.get(state.src[state.pos], ()):  # noqa: SIM110 - any() is slower
+            if rule(state, silent):
+                return True
+        return False
+
+    md.inline.ruler.after("text", "dispatch", dispatch)
+    md.inline.ruler.disable([rule.name for rule in enabled])
+
+
+def _lean_inline(state: StateCore) -> None:
+    """markdown-it's core step that parses every inline token, for the lean parser: text
+    with no character where a lean rule can start (:data:`_LEAN_STOPS`, as in a plain
+    heading or sentence) becomes the one ``text`` child the inline parser would make of
+    it, without running the parser (43% of the inline tokens of the benchmark vault)."""
+    from markdown_it.token import Token
+
+    md, env = state.md, state.env
+    for token in state.tokens:
+        if token.type != "inline":
+            continue
+        if token.children is None:
+            token.children = []
+        content = token.content
+        if _LEAN_STOPS.search(content) is not None:
+            md.inline.parse(content, md, env, token.children)
+        elif content:
+            child = Token("text", "", 0)
+            child.content = content
+            token.children.append(child)
 
 
 def _same(url: str) -> str:
