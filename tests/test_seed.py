@@ -136,6 +136,15 @@ def test_search_russian_any_case(aikb: Runner, seed_dir: Path) -> None:
         assert hits[0]["score"] == 100
 
 
+def test_search_says_a_word_form_was_found_in_a_heading(aikb: Runner, seed_dir: Path) -> None:
+    # "окна" is found by its stem: in the heading "...с большим окном контекста", and only
+    # in the text of "Context window size".
+    hits = json.loads(aikb("search", "окна", "--json", vault=seed_dir).stdout)
+    matched = {hit["title"]: hit["matched"] for hit in hits}
+    assert matched["*  Оценка LLM с большим окном контекста"] == "heading"
+    assert matched["Context window size"] == "text"
+
+
 def test_html_font_tags_keep_their_words(aikb: Runner, seed_dir: Path) -> None:
     result = aikb("show", "context window size", vault=seed_dir)
     assert "65K" in result.stdout and "32K" in result.stdout

@@ -273,7 +273,10 @@ def _search(index: Index, query: str, limit: int) -> list[Hit]:
             text_score = 30.0 + 40.0 * min(score / top, 1.0)
             current = scored.get(cid)
             if current is None:
-                offer(cid, text_score, "text")
+                shown = index.concept(shown_as(cid))
+                offer(
+                    cid, text_score, _text_hit_place(shown, set(query_stems)) if shown else "text"
+                )
             elif current.score >= 75:
                 # A name match whose text matches too: a small boost, never past an exact name.
                 current.score = max(current.score, min(99.0, current.score + 5.0))
@@ -337,17 +340,7 @@ def snippet(
     ``quokkafied``), and the spans of every such word in it. Without a match: the text's
     start."""
     text = plain_text(markdown)
-    prefixes = tuple(wanted)
-    matches = [
-        (m.start(), m.end())
-        for m in re.finditer(r"\w+", text)
-        if prefixes and stem(m.group().casefold().replace("ё", "е")).startswith(prefixes)
-    ]
-    pairs = [w for w in wanted if HAS_CJK.search(w)]
-    if pairs:  # CJK words are character pairs inside longer runs: find them as text
-        matches = _merge(
-            matches + [m.span() for w in pairs for m in re.finditer(re.escape(w), text)]
-        )
+    matches = _found_words(text, wanted)
     start = 0
     if matches and matches[0][0] > width // 3:
         start = matches[0][0] - width // 3
@@ -362,6 +355,34 @@ def snippet(
     shift = len(prefix) - start
     spans = [(s + shift, e + shift) for s, e in matches if s >= start and e <= start + len(window)]
     return prefix + window + suffix, spans
+
+
+def _found_words(text: str, wanted: set[str]) -> list[tuple[int, int]]:
+    """Spans of the words of ``text`` that the full-text index matches for the query stems
+    ``wanted``: words whose stem starts with one of them (``quokka`` finds
+    ``quokkafied``), and Chinese or Japanese character pairs found inside longer runs."""
+    prefixes = tuple(wanted)
+    matches = [
+        (m.start(), m.end())
+        for m in re.finditer(r"\w+", text)
+        if prefixes and stem(m.group().casefold().replace("ё", "е")).startswith(prefixes)
+    ]
+    pairs = [w for w in wanted if HAS_CJK.search(w)]
+    if pairs:  # CJK words are character pairs inside longer runs: find them as text
+        matches = _merge(
+            matches + [m.span() for w in pairs for m in re.finditer(re.escape(w), text)]
+        )
+    return matches
+
+
+def _text_hit_place(concept: Concept, wanted: set[str]) -> str:
+    """Where a full-text hit's words are, as ``Hit.matched`` says it: in the title of a
+    note (``name``) or a section (``heading``), in an alias (``alias``), else ``text``."""
+    if _found_words(concept.title, wanted):
+        return "name" if concept.is_note else "heading"
+    if any(_found_words(alias, wanted) for alias in concept.aliases):
+        return "alias"
+    return "text"
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
