@@ -162,8 +162,30 @@ def test_notes_are_read_whole_across_reads_and_cut_at_the_size_limit(
     assert [p.message for p in cut.parsed.problems] == ["larger than 0 MiB, content skipped"]
 
 
+def test_a_note_under_a_lease_is_read_once_the_lease_is_let_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A program holding a lease (Samba) makes a non-blocking open fail with EAGAIN; a
+    # plain open waits until the lease is let go, then reads.
+    (tmp_path / "leased.md").write_text("# Leased\n[[B]]\n", encoding="utf-8")
+    real_open = os.open
+    flags_seen: list[int] = []
+
+    def leased_open(path: str, flags: int, *args: int) -> int:
+        flags_seen.append(flags)
+        if flags & getattr(os, "O_NONBLOCK", 0):
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", leased_open)
+    note = load_note(tmp_path, FileStat("leased.md", 14, 0))
+    assert note.parsed.problems == ()
+    assert [link.target for link in note.parsed.links] == ["B"]
+    assert len(flags_seen) == (2 if hasattr(os, "O_NONBLOCK") else 1)
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are a POSIX thing")
-def test_a_named_pipe_where_a_note_was_listed_reads_as_empty(tmp_path: Path) -> None:
+def test_a_named_pipe_where_a_note_was_listed_is_not_read(tmp_path: Path) -> None:
     # A note replaced by a pipe between listing and reading: no writer ever comes.
     os.mkfifo(tmp_path / "pipe.md")
     done = subprocess.run(
@@ -172,7 +194,7 @@ def test_a_named_pipe_where_a_note_was_listed_reads_as_empty(tmp_path: Path) -> 
             "-c",
             "import sys; from pathlib import Path; from aikb.vault import FileStat, load_note;"
             "note = load_note(Path(sys.argv[1]), FileStat('pipe.md', 0, 0));"
-            "print(repr(note.parsed.body), note.size)",
+            "print(repr(note.parsed.body), note.size, [p.message for p in note.parsed.problems])",
             str(tmp_path),
         ],
         capture_output=True,
@@ -180,7 +202,9 @@ def test_a_named_pipe_where_a_note_was_listed_reads_as_empty(tmp_path: Path) -> 
         timeout=30,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["''", "0"]
+    assert done.stdout.strip() == (
+        "'' -1 ['cannot read file: not a regular file; listed without its text']"
+    )
 
 
 def test_cli_survives_the_hostile_vault(aikb: Runner, hostile: Path) -> None:

@@ -210,6 +210,45 @@ def test_parallel_build_equals_serial(tmp_path: Path) -> None:
     assert serial.fulltext(["alias"], limit=1000) == parallel.fulltext(["alias"], limit=1000)
 
 
+@pytest.mark.parametrize("failure", ["no second worker", "workers die"])
+def test_a_build_parses_itself_what_its_workers_could_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    """A worker that cannot start (a process limit) or dies on the way: the notes it did
+    not send are parsed in the building process, and the index is whole."""
+    import errno
+    import multiprocessing.process
+
+    import aikb.build
+
+    vault = _linked_vault(tmp_path / "vault")
+    serial = Index.open(vault, None)
+    serial.sync(jobs=1)
+    if failure == "no second worker":
+        real_start = multiprocessing.process.BaseProcess.start
+        started: list[object] = []
+
+        def start(self: multiprocessing.process.BaseProcess) -> None:
+            if started:
+                raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+            started.append(self)
+            real_start(self)
+
+        monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", start)
+    else:
+        real_worker = aikb.build._worker
+
+        def dying(root: Path, batches: list[list[object]], pipe: object) -> None:
+            real_worker(root, batches[:1], pipe)  # type: ignore[arg-type]
+            os._exit(1)
+
+        monkeypatch.setattr(aikb.build, "_worker", dying)
+    failing = Index.open(vault, None)
+    assert failing.sync(jobs=2).parsed == 300
+    assert list(failing.concepts()) == list(serial.concepts())
+    assert list(failing.all_links()) == list(serial.all_links())
+
+
 @pytest.mark.parametrize("child", ["works", "fails"])
 def test_links_resolved_beside_a_child_process_equal_those_resolved_here(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child: str
@@ -243,6 +282,50 @@ def test_links_resolved_beside_a_child_process_equal_those_resolved_here(
     # On Linux the child's part was resolved there; when it failed, here afterwards.
     forked = sys.platform.startswith("linux") and child == "works"
     assert len(resolved_in) == (1 if forked else 2)
+
+
+def test_a_build_that_fails_after_forking_leaves_no_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    import aikb.index
+
+    vault = _linked_vault(tmp_path / "vault")
+    monkeypatch.setattr(aikb.index, "PARALLEL_LINKS", 100)
+
+    def full_disk(self: Index, texts: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(aikb.index.Index, "_add_words", full_disk)
+    before = set(_child_pids())
+    with pytest.raises(sqlite3.OperationalError):
+        Index.open(vault, None).sync(jobs=1)
+    assert set(_child_pids()) == before  # killed and reaped, not left writing to a pipe
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="children fork on Linux")
+def test_a_forked_child_ends_with_its_parent() -> None:
+    script = (
+        "import time; from aikb.vault import in_child;"
+        "child = in_child(lambda: time.sleep(60)); print(child._pid, flush=True); time.sleep(60)"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            break  # gone
+        if state == "Z":
+            break  # ended, waiting for its new parent to reap it
+        time.sleep(0.05)
+    else:
+        pytest.fail("the child went on after its parent was killed")
 
 
 def test_warm_run_parses_nothing_and_an_edit_parses_one(tmp_path: Path) -> None:

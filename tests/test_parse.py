@@ -281,3 +281,9 @@ def test_heading_text_with_markup(
 )
 def test_odd_inputs_never_raise(text: str) -> None:
     parse_note(text)
+
+
+def test_a_scheme_ending_a_line_does_not_join_the_next_into_a_url() -> None:
+    # "http" at a line's end and "://x" on the next line are text, not a link (as shown)
+    assert parse_note("see http\n://w.io and more").links == ()
+    assert [link.target for link in parse_note("see http://w.io").links] == ["http://w.io"]

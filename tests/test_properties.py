@@ -197,6 +197,8 @@ FRAGMENTS = [
     "![[e#^id]]",
     "x ^blk",
     "a: b",
+    "see http",
+    "://w.io",
     "<b>[[t]]</b>",
     "[x]",
     "]",

@@ -7,22 +7,31 @@ with note-relative numbers where the database assigns ids (a concept is its note
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from aikb.index import HEADING_SEPARATOR
 from aikb.model import Problem
 from aikb.normalize import name_key
 from aikb.terms import segment
-from aikb.vault import FileStat, LoadedNote, load_note
+from aikb.vault import FileStat, LoadedNote, load_note, watch_parent
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
 
 PARALLEL_THRESHOLD = 256
 """Below this many notes to parse, parsing stays in this process (workers cost ~50 ms)."""
 BATCH = 256
 """Notes handed to the writer at a time when parsing in this process."""
+WORKER_BATCH = 64
+"""Most notes a worker parses and sends at a time (about 350 KB of rows)."""
+PIPE_SIZE = 1 << 20
+"""Bytes a worker's pipe can hold where the system lets it grow (Linux)."""
 
 Progress = Callable[[int, int], None]
 Row = tuple[object, ...]
@@ -201,51 +210,93 @@ def prepare(root: Path, file: FileStat) -> Rows:
     return rows_for(load_note(root, file))
 
 
-def _prepare_batch(args: tuple[Path, list[FileStat]]) -> list[Rows]:
-    root, files = args
-    return [prepare(root, f) for f in files]
+def _worker(root: Path, batches: list[list[FileStat]], pipe: Connection) -> None:
+    """A worker process: parse ``batches`` in order and send each one's rows to the parent."""
+    watch_parent()
+    try:
+        for files in batches:
+            pipe.send([prepare(root, f) for f in files])
+    except OSError:  # the parent is gone (EPIPE) or stopped reading
+        pass
+    finally:
+        pipe.close()
 
 
-def _watch_parent() -> None:
-    """Worker initializer: end the worker as soon as its parent is gone (``kill``, even
-    ``kill -9``), instead of parsing on for nobody with the database files open. The
-    parent is whoever started the worker (aikb itself, or the fork server that newer
-    Pythons start workers from, which ends with aikb)."""
-    import threading
-    import time
+def _in_workers(root: Path, batches: list[list[FileStat]], workers: int) -> Iterator[list[Rows]]:
+    """The rows of ``batches``, in order, parsed by ``workers`` child processes; ends early,
+    without raising, if a worker cannot start or dies, leaving the rest to the caller.
 
-    parent = os.getppid()
+    Worker ``k`` parses batches ``k``, ``k + workers``, ... and sends each through its own
+    pipe, so this process runs no thread: a process pool's feeder and manager threads
+    cannot always start (under a process limit a cold build crashed with a traceback, or
+    waited forever for a thread that never ran), and forking beside threads is unsafe.
+    """
+    import multiprocessing
 
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.25)
-        os._exit(1)
+    context = multiprocessing.get_context()
+    processes: list[BaseProcess] = []
+    pipes: list[Connection] = []
+    try:
+        for k in range(workers):
+            reader, writer = context.Pipe(duplex=False)
+            _widen(writer)
+            process = context.Process(
+                target=_worker,
+                args=(root, batches[k::workers], writer),
+                name=f"aikb-parse-{k}",
+                daemon=True,
+            )
+            pipes.append(reader)
+            try:
+                process.start()
+            finally:
+                writer.close()  # only the worker writes: its end means EOF here
+            processes.append(process)
+        for number in range(len(batches)):
+            try:
+                rows: list[Rows] = pipes[number % workers].recv()
+            except (EOFError, OSError):  # the worker died: the caller parses the rest
+                return
+            yield rows
+    except (OSError, RuntimeError):  # a process could not start (limit, memory)
+        return
+    finally:
+        for started in processes:
+            if started.is_alive():
+                started.kill()
+            started.join()
+        for reader in pipes:
+            reader.close()
 
-    threading.Thread(target=watch, name="aikb-parent-watch", daemon=True).start()
+
+def _widen(pipe: Connection) -> None:
+    """Let a worker's pipe hold a whole batch (Linux: 1 MiB instead of 64 KiB), so the
+    worker goes on parsing while this process is still writing the batch before."""
+    import fcntl
+
+    with contextlib.suppress(AttributeError, OSError):
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
 
 
 def prepare_all(
     root: Path, files: list[FileStat], progress: Progress | None = None, jobs: int | None = None
 ) -> Iterator[list[Rows]]:
     """Rows for every file, in batches, in file order; parsed by worker processes (one per
-    core, or ``jobs``) when there are at least :data:`PARALLEL_THRESHOLD` files.
+    core, or ``jobs``) when there are at least :data:`PARALLEL_THRESHOLD` files, else, or
+    for whatever the workers could not do (see :func:`_in_workers`), in this process.
     ``progress(done, total)`` is called after each batch."""
     total = len(files)
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
-    if total < PARALLEL_THRESHOLD or workers <= 1:
-        for start in range(0, total, BATCH):
-            yield [prepare(root, f) for f in files[start : start + BATCH]]
-            if progress:
-                progress(min(start + BATCH, total), total)
-        return
-    from concurrent.futures import ProcessPoolExecutor
-
-    size = max(16, min(128, total // (workers * 8) or 16))
-    batches = [(root, files[i : i + size]) for i in range(0, total, size)]
     done = 0
-    with ProcessPoolExecutor(max_workers=workers, initializer=_watch_parent) as pool:
-        for batch in pool.map(_prepare_batch, batches):
+    if total >= PARALLEL_THRESHOLD and workers > 1:
+        size = max(16, min(WORKER_BATCH, total // (workers * 8) or 16))
+        batches = [files[i : i + size] for i in range(0, total, size)]
+        for batch in _in_workers(root, batches, workers):
             yield batch
             done += len(batch)
             if progress:
                 progress(done, total)
+    for start in range(done, total, BATCH):
+        yield [prepare(root, f) for f in files[start : start + BATCH]]
+        if progress:
+            progress(min(start + BATCH, total), total)

@@ -671,10 +671,14 @@ class Index:
         total = len(links)
         split = total * 2 // 3 if total >= PARALLEL_LINKS else 0
         theirs = in_child(partial(_resolutions, catalog, cids, notes, links[:split]))
-        self._add_words(None)
-        self._create_indexes(links=False)
-        resolved = _resolutions(catalog, cids, notes, links[split:])
-        resolved[:0] = theirs()
+        try:
+            self._add_words(None)
+            self._create_indexes(links=False)
+            resolved = _resolutions(catalog, cids, notes, links[split:])
+        except BaseException:
+            theirs.cancel()
+            raise
+        resolved[:0] = theirs.result()
         del theirs  # and with it the child's share of the rows
         insert = (
             "INSERT INTO links(nid, source, kind, target, headings, block, label, line, key,"

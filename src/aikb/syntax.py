@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 InlineRule = Callable[["StateInline", bool], bool]
 BlockRule = Callable[["StateBlock", int, int, bool], bool]
 
-_SCHEME = re.compile(r"(?:^|[^A-Za-z0-9.+-])(https?|ftp)$", re.IGNORECASE)
+_SCHEME = re.compile(r"(?:^|[^A-Za-z0-9.+-])(https?|ftp)\Z", re.IGNORECASE)
 _URL_TAIL = re.compile(r"://[^\s<>\"`]+")
 _URL_TRAILING = ".,;:!?*'\"»”’"
 _LEAN_STOPS = re.compile(r"[!#$%:<\[\\\]`]")

@@ -8,12 +8,15 @@ Nothing here ever writes inside the vault.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import signal
 import stat
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from aikb.errors import ConfigError, VaultError
 from aikb.model import ParsedNote, Problem
@@ -261,7 +264,7 @@ def in_background(work: Callable[[], _T]) -> Callable[[], _T]:
 
     if sys.platform.startswith("linux") and _single_threaded():
         try:
-            return _forked(work)
+            return _forked(work).result
         except OSError:
             pass
     found: list[_T] = []
@@ -288,19 +291,74 @@ def in_background(work: Callable[[], _T]) -> Callable[[], _T]:
     return wait
 
 
-def in_child(work: Callable[[], _T]) -> Callable[[], _T]:
-    """Start ``work()`` in a forked child process (see :func:`in_background`); returns the
-    function that waits for it and returns what it returned. Never a thread: this is for
-    CPU-bound work, which a thread would run no faster than the caller, on objects the
-    caller goes on changing (the child sees them as they were when it started). Where
-    forking is not safe (not Linux, other threads running), or the child fails, ``work``
-    runs in this process when waited on."""
+def in_child(work: Callable[[], _T]) -> Child[_T]:
+    """Start ``work()`` in a forked child process (see :func:`in_background`). Never a
+    thread: this is for CPU-bound work, which a thread would run no faster than the
+    caller, on objects the caller goes on changing (the child sees them as they were when
+    it started). Where forking is not safe (not Linux, other threads running), ``work``
+    runs in this process when its result is asked for."""
     if sys.platform.startswith("linux") and _single_threaded():
         try:
             return _forked(work)
         except OSError:
             pass
-    return work
+    return Child(work)
+
+
+class Child(Generic[_T]):
+    """Work started by :func:`in_child` (or to be done here, ``pid`` None): ask for its
+    :meth:`result`, or :meth:`cancel` it; one of the two must be called, once."""
+
+    def __init__(self, work: Callable[[], _T], pid: int | None = None, pipe: int = -1) -> None:
+        self._work = work
+        self._pid = pid
+        self._pipe = pipe
+
+    def result(self) -> _T:
+        """What ``work()`` returned; if the child failed or was killed, ``work()`` runs
+        here instead (and raises what it raises)."""
+        if self._pid is None:
+            return self._work()
+        import pickle
+
+        with open(self._pipe, "rb") as pipe:
+            data = pipe.read()
+        _, status = os.waitpid(self._pid, 0)
+        self._pid = None
+        if status != 0:
+            return self._work()
+        found: _T = pickle.loads(data)  # our own child's bytes
+        return found
+
+    def cancel(self) -> None:
+        """End the child without waiting for its work, and release its pipe."""
+        if self._pid is None:
+            return
+        with contextlib.suppress(OSError):
+            os.kill(self._pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.waitpid(self._pid, 0)
+        os.close(self._pipe)
+        self._pid = None
+
+
+def watch_parent() -> None:
+    """End this process as soon as its parent is gone (``kill``, even ``kill -9``), instead
+    of working on for nobody with the parent's files and terminal open. For child
+    processes: a thread polls the parent's pid 4 times a second. Where no thread can be
+    started (a process limit), nothing watches."""
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.25)
+        os._exit(1)
+
+    with contextlib.suppress(RuntimeError):
+        threading.Thread(target=watch, name="aikb-parent-watch", daemon=True).start()
 
 
 def _single_threaded() -> bool:
@@ -315,9 +373,10 @@ def _single_threaded() -> bool:
         return threading.active_count() == 1
 
 
-def _forked(work: Callable[[], _T]) -> Callable[[], _T]:
+def _forked(work: Callable[[], _T]) -> Child[_T]:
     """``work()`` in a forked child (see :func:`in_background`); raises OSError if the
-    child cannot start."""
+    child cannot start. The child writes nothing but its result: its standard streams are
+    ``/dev/null`` (``out=$(aikb index)`` never waits for it), and it ends with its parent."""
     import pickle
 
     read_end, write_end = os.pipe()
@@ -331,6 +390,10 @@ def _forked(work: Callable[[], _T]) -> Callable[[], _T]:
         status = 1
         try:
             os.close(read_end)
+            quiet = os.open(os.devnull, os.O_RDWR)
+            for stream in (0, 1, 2):
+                os.dup2(quiet, stream)
+            watch_parent()
             data = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
             with open(write_end, "wb") as pipe:
                 pipe.write(data)
@@ -338,17 +401,7 @@ def _forked(work: Callable[[], _T]) -> Callable[[], _T]:
         finally:
             os._exit(status)
     os.close(write_end)
-
-    def wait() -> _T:
-        with open(read_end, "rb") as pipe:
-            data = pipe.read()
-        _, status = os.waitpid(pid, 0)
-        if status != 0:
-            return work()  # the child failed or was killed: work here
-        result: _T = pickle.loads(data)  # our own child's bytes
-        return result
-
-    return wait
+    return Child(work, pid, read_end)
 
 
 def _decodable(name: str) -> bool:
@@ -452,11 +505,19 @@ def _read_bytes(path: str, limit: int) -> bytes:
 
     Plain ``os.read`` calls: a buffered ``open(path, "rb").read(limit)`` sets aside
     ``limit`` bytes before reading (20 MiB per note here), which made reading a 3 KB
-    note cost 85 microseconds instead of 12. Opened non-blocking, so a named pipe put
-    where a note was listed reads as empty instead of waiting for a writer forever.
+    note cost 85 microseconds instead of 12. Only a regular file is read: anything else
+    put where a note was listed (a named pipe, a device) raises OSError "not a regular
+    file". It is opened non-blocking first, so that a named pipe cannot make it wait for
+    a writer forever; a file another program holds a lease on (Samba does) refuses that,
+    and is then opened as usual, which waits for the lease to be let go.
     """
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except BlockingIOError:
+        fd = os.open(path, os.O_RDONLY)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
         chunks: list[bytes] = []
         size = 0
         while size < limit:
