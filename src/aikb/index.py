@@ -675,10 +675,10 @@ class Index:
             self._add_words(None)
             self._create_indexes(links=False)
             resolved = _resolutions(catalog, cids, notes, links[split:])
+            resolved[:0] = theirs.result()
         except BaseException:
-            theirs.cancel()
+            theirs.cancel()  # not left writing to a pipe nobody reads
             raise
-        resolved[:0] = theirs.result()
         del theirs  # and with it the child's share of the rows
         insert = (
             "INSERT INTO links(nid, source, kind, target, headings, block, label, line, key,"

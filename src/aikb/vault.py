@@ -321,8 +321,11 @@ class Child(Generic[_T]):
             return self._work()
         import pickle
 
-        with open(self._pipe, "rb") as pipe:
-            data = pipe.read()
+        try:
+            with open(self._pipe, "rb") as pipe:
+                data = pipe.read()
+        finally:
+            self._pipe = -1  # closed
         _, status = os.waitpid(self._pid, 0)
         self._pid = None
         if status != 0:
@@ -338,7 +341,9 @@ class Child(Generic[_T]):
             os.kill(self._pid, signal.SIGKILL)
         with contextlib.suppress(OSError):
             os.waitpid(self._pid, 0)
-        os.close(self._pipe)
+        if self._pipe >= 0:
+            os.close(self._pipe)
+            self._pipe = -1
         self._pid = None
 
 
