@@ -347,15 +347,17 @@ class Child(Generic[_T]):
         self._pid = None
 
 
-def watch_parent() -> None:
+def watch_parent(parent: int | None = None) -> None:
     """End this process as soon as its parent is gone (``kill``, even ``kill -9``), instead
     of working on for nobody with the parent's files and terminal open. For child
-    processes: a thread polls the parent's pid 4 times a second. Where no thread can be
-    started (a process limit), nothing watches."""
+    processes: a thread polls the parent's pid 4 times a second. ``parent`` is the pid the
+    parent had before starting this process (it may be gone already); by default, the
+    current parent. Where no thread can be started (a process limit), nothing watches."""
     import threading
     import time
 
-    parent = os.getppid()
+    if parent is None:
+        parent = os.getppid()
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -385,6 +387,7 @@ def _forked(work: Callable[[], _T]) -> Child[_T]:
     import pickle
 
     read_end, write_end = os.pipe()
+    parent = os.getpid()
     try:
         pid = os.fork()
     except OSError:
@@ -398,7 +401,7 @@ def _forked(work: Callable[[], _T]) -> Child[_T]:
             quiet = os.open(os.devnull, os.O_RDWR)
             for stream in (0, 1, 2):
                 os.dup2(quiet, stream)
-            watch_parent()
+            watch_parent(parent)
             data = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
             with open(write_end, "wb") as pipe:
                 pipe.write(data)
