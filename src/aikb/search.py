@@ -255,6 +255,7 @@ def _search(index: Index, query: str, limit: int) -> list[Hit]:
         elif score >= WEAK:
             look_alike.append((cid, score, kind))
     query_stems = stems(query)
+    wanted = set(query_stems)
     found = index.fulltext(query_stems, limit=max(limit * 3, 30))
     if not found and len(set(query_stems)) > 1:
         found = index.fulltext(query_stems, limit=max(limit * 3, 30), any_term=True)
@@ -274,9 +275,7 @@ def _search(index: Index, query: str, limit: int) -> list[Hit]:
             current = scored.get(cid)
             if current is None:
                 shown = index.concept(shown_as(cid))
-                offer(
-                    cid, text_score, _text_hit_place(shown, set(query_stems)) if shown else "text"
-                )
+                offer(cid, text_score, _text_hit_place(shown, wanted) if shown else "text")
             elif current.score >= 75:
                 # A name match whose text matches too: a small boost, never past an exact name.
                 current.score = max(current.score, min(99.0, current.score + 5.0))
@@ -287,7 +286,6 @@ def _search(index: Index, query: str, limit: int) -> list[Hit]:
         # its words (text scores start at 30), and as before when no text does.
         offer(cid, 20.0 + (score - WEAK) / (STRONG - WEAK) * 10.0 if found else score * 0.7, kind)
     hits = sorted(scored.values(), key=lambda h: (-h.score, concept_order(h.concept)))[:limit]
-    wanted = set(query_stems)
     for hit in hits:
         hit.score = round(hit.score, 1)
         own = index.own_text(hit.concept.id)

@@ -37,10 +37,24 @@ BlockRule = Callable[["StateBlock", int, int, bool], bool]
 _SCHEME = re.compile(r"(?:^|[^A-Za-z0-9.+-])(https?|ftp)\Z", re.IGNORECASE)
 _URL_TAIL = re.compile(r"://[^\s<>\"`]+")
 _URL_TRAILING = ".,;:!?*'\"»”’"
-_LEAN_STOPS = re.compile(r"[!#$%:<\[\\\]`]")
-"""Where a rule of the lean parser can start (or a link label end): ``!`` embed or
-image, ``#`` tag, ``$`` math, ``%`` comment, ``:`` bare URL, ``<`` autolink, HTML or
-comment, ``[ ]`` links and labels, ``\\`` escape, backtick code."""
+_STARTS = {
+    "bare_url": ":",
+    "math_inline": "$",
+    "escape": "\\",
+    "backticks": "`",
+    "wikilink": "![",
+    "obsidian_comment": "%",
+    "tag": "#",
+    "link": "[",
+    "image": "!",
+    "autolink": "<",
+    "html_inline": "<",
+}
+"""The characters each inline rule of the lean parser can match at: the first thing
+each one checks."""
+_LEAN_STOPS = re.compile("[" + re.escape("".join(sorted({*"".join(_STARTS.values()), "]"}))) + "]")
+"""Where a rule of the lean parser can start (:data:`_STARTS`), or a link label end
+(``]``)."""
 MAX_LINK = 2048
 """Longest link, in characters, the parser looks for (keeps pathological text linear)."""
 
@@ -126,23 +140,6 @@ def _lean_text(state: StateInline, silent: bool) -> bool:
             state.pending += state.src[pos:end]
     state.pos = end
     return True
-
-
-_STARTS = {
-    "bare_url": ":",
-    "math_inline": "$",
-    "escape": "\\",
-    "backticks": "`",
-    "wikilink": "![",
-    "obsidian_comment": "%",
-    "tag": "#",
-    "link": "[",
-    "image": "!",
-    "autolink": "<",
-    "html_inline": "<",
-}
-"""The characters each inline rule of the lean parser can match at: the first thing
-each one checks."""
 
 
 def _dispatch_by_first_character(md: MarkdownIt) -> None:

@@ -262,11 +262,9 @@ def in_background(work: Callable[[], _T]) -> Callable[[], _T]:
     """
     import threading
 
-    if sys.platform.startswith("linux") and _single_threaded():
-        try:
-            return _forked(work).result
-        except OSError:
-            pass
+    child = _fork_if_safe(work)
+    if child is not None:
+        return child.result
     found: list[_T] = []
     failed: list[BaseException] = []
 
@@ -297,12 +295,17 @@ def in_child(work: Callable[[], _T]) -> Child[_T]:
     caller, on objects the caller goes on changing (the child sees them as they were when
     it started). Where forking is not safe (not Linux, other threads running), ``work``
     runs in this process when its result is asked for."""
+    child = _fork_if_safe(work)
+    return child if child is not None else Child(work)
+
+
+def _fork_if_safe(work: Callable[[], _T]) -> Child[_T] | None:
+    """``work()`` started in a forked child, or None where forking is unsafe (not Linux,
+    other threads running) or fails."""
     if sys.platform.startswith("linux") and _single_threaded():
-        try:
+        with contextlib.suppress(OSError):
             return _forked(work)
-        except OSError:
-            pass
-    return Child(work)
+    return None
 
 
 class Child(Generic[_T]):
