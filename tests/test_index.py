@@ -898,3 +898,77 @@ def test_snippet_finds_the_word_the_index_matched_by_its_stem_prefix() -> None:
     shown, spans = snippet(text, set(stems("quokka")))
     assert [shown[s:e] for s, e in spans] == ["quokkafied"]
     assert shown.startswith("…")
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_gc_paused_restores_the_collector_as_it_was(enabled: bool) -> None:
+    import gc
+
+    from aikb.vault import gc_paused
+
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        with gc_paused():
+            assert not gc.isenabled()
+        assert gc.isenabled() is enabled
+        with pytest.raises(KeyError), gc_paused():
+            raise KeyError("x")
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def test_building_makes_no_cyclic_garbage(seed_dir: Path, tmp_path: Path) -> None:
+    """Builds run without the cyclic collector (see aikb.vault.gc_paused): parsing notes
+    and writing their rows must leave nothing only that collector could free, or a big
+    build would grow. The seed note, the bundled vault and the edge-case vaults."""
+    import gc
+
+    from aikb.build import prepare
+    from aikb.vault import FileStat
+
+    roots = [seed_dir, BUNDLED, *sorted((Path(__file__).parent / "fixtures" / "vaults").iterdir())]
+    files = [(root, FileStat(p, *s)) for root in roots for p, s in scan(root).notes.items()]
+    assert len(files) > 20
+
+    def build(root: Path) -> None:
+        index = Index.open(root, tmp_path / f"{len(os.listdir(tmp_path))}.sqlite3")
+        index.sync(jobs=1)
+        index.close()
+
+    build(roots[0])  # modules imported (some leave cyclic garbage once), parsers built
+    gc.collect()
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        for root, file in files:
+            prepare(root, file)
+        for root in roots:
+            build(root)
+        assert gc.collect() == 0
+    finally:
+        if was:
+            gc.enable()
+
+
+def test_a_build_runs_without_the_cyclic_collector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    import aikb.build
+
+    seen: list[bool] = []
+    real = aikb.build.prepare
+
+    def watching(root: Path, file: object) -> object:
+        seen.append(gc.isenabled())
+        return real(root, file)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(aikb.build, "prepare", watching)
+    vault = _linked_vault(tmp_path / "vault")
+    assert gc.isenabled()
+    Index.open(vault, None).sync(jobs=1)
+    assert seen and not any(seen)
+    assert gc.isenabled()

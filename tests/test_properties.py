@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import unquote
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markdown_it.rules_core import StateCore
@@ -218,6 +219,26 @@ FRAGMENTS = [
     "~",
     "=",
     "^",
+    # block starts (the lean parser tries only the block rules a line's first character
+    # can start)
+    "```",
+    "~~~",
+    "> q",
+    "1. i",
+    "2) i",
+    "+ i",
+    "* i",
+    "***",
+    "___",
+    "---",
+    "===",
+    "$$",
+    "    c",
+    "\t",
+    "<div>",
+    "| a | b |",
+    "|---|---|",
+    "# h",
 ]
 MARKDOWN_PIECES = st.lists(
     st.tuples(
@@ -235,6 +256,51 @@ def test_lean_parser_finds_what_the_display_parser_finds(text: str) -> None:
     lean = _indexed_tokens(parser(lean=True).parse(text))
     full = _indexed_tokens(parser().parse(text))
     assert lean == full
+
+
+BLOCK_LINES = [
+    "# h [[a]]",
+    "###### h",
+    "#no heading",
+    "```\n[[a]]\n```",
+    "~~~\n#tag\n~~~",
+    "> q [[a]]",
+    "1. i [[a]]",
+    "2) i",
+    "10. i",
+    "+ i",
+    "* i",
+    "- i",
+    "***",
+    "___",
+    "---",
+    "- - -",
+    "===",
+    "$$\n[[a]]\n$$",
+    "%%\n[[a]]\n%%",
+    "    code [[a]]",
+    "\tcode [[a]]",
+    "<div>\n[[a]]\n</div>",
+    "<!-- [[a]] -->",
+    "| a | b |\n|---|---|\n| [[c]] | d |",
+    "a | b\n--|--\n[[c]] | d",
+    "[ref]: r.md",
+    "[ref]",
+    "text [[a]] ^id",
+]
+BLOCK_CONTEXTS = ["{}", "para\n{}", "para\n\n{}", "- item\n  {}", "> {}", "1. x\n\n   {}"]
+
+
+@pytest.mark.parametrize("context", BLOCK_CONTEXTS)
+@pytest.mark.parametrize("line", BLOCK_LINES)
+def test_lean_parser_starts_every_kind_of_block_the_display_parser_starts(
+    line: str, context: str
+) -> None:
+    # The lean parser tries at each line only the block rules its first character can
+    # start: every block start, at the top, after a paragraph (which some may interrupt)
+    # and nested, must give the same blocks as the display parser.
+    text = context.format(line) + "\nafter [[b]]\n"
+    assert _indexed_tokens(parser(lean=True).parse(text)) == _indexed_tokens(parser().parse(text))
 
 
 def _children(tokens: list[Token]) -> list[tuple[object, ...]]:

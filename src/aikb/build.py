@@ -18,7 +18,7 @@ from aikb.index import HEADING_SEPARATOR
 from aikb.model import Problem
 from aikb.normalize import name_key
 from aikb.terms import segment
-from aikb.vault import FileStat, LoadedNote, load_note, watch_parent
+from aikb.vault import FileStat, LoadedNote, gc_paused, load_note, watch_parent
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -214,8 +214,9 @@ def _worker(root: Path, batches: list[list[FileStat]], pipe: Connection) -> None
     """A worker process: parse ``batches`` in order and send each one's rows to the parent."""
     watch_parent()
     try:
-        for files in batches:
-            pipe.send([prepare(root, f) for f in files])
+        with gc_paused():
+            for files in batches:
+                pipe.send([prepare(root, f) for f in files])
     except OSError:  # the parent is gone (EPIPE) or stopped reading
         pass
     finally:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from aikb import __version__
 from aikb.model import NOTE_KIND, Backlink, Concept, Link, Problem, ResolvedLink
 from aikb.normalize import link_key, normalize_text
-from aikb.vault import UNREAD, FileStat, Listing, printable, read_text, scan
+from aikb.vault import UNREAD, FileStat, Listing, gc_paused, printable, read_text, scan
 
 if TYPE_CHECKING:
     from aikb.build import Progress, Row, Rows
@@ -441,7 +441,7 @@ class Index:
         conn = self.conn
         self._begin_write(waiting)
         try:
-            with self._committed():
+            with gc_paused(), self._committed():
                 now = self._saved_snapshot()
                 if now != saved:  # another process updated it meanwhile
                     complete = not full and self._complete()

@@ -14,7 +14,7 @@ import os
 import signal
 import stat
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Generic, NamedTuple, TypeVar
 
@@ -369,6 +369,28 @@ def watch_parent(parent: int | None = None) -> None:
 
     with contextlib.suppress(RuntimeError):
         threading.Thread(target=watch, name="aikb-parent-watch", daemon=True).start()
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Run the block without Python's cyclic garbage collector (reference counting still
+    frees everything), restoring its previous state after.
+
+    For building an index: the objects made are tuples and lists that hold no cycles
+    (a test checks that building leaves no cyclic garbage), yet each collection of the
+    oldest generation walks all of them again, and those collections come every time
+    the heap has grown by a quarter. At 10,000 notes that was about 11% of the index
+    writer's CPU time and 12% of the link-resolving child's (``perf record``).
+    """
+    import gc
+
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _single_threaded() -> bool:
