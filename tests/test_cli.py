@@ -332,3 +332,40 @@ def test_list_orders_notes_by_name_then_folder(aikb: Runner) -> None:
     ids = [c["id"] for c in json.loads(aikb("list", "--notes", "--json").stdout)]
     assert ids.index("RAG") == ids.index("RAG vs fine-tuning") - 1
     assert ids == sorted(ids)
+
+
+def test_main_runs_without_the_cyclic_collector_and_freezes_before_exit(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import gc
+
+    from aikb.cli import main
+
+    monkeypatch.setattr("sys.argv", ["aikb", "--version"])
+    assert gc.isenabled()
+    try:
+        with pytest.raises(SystemExit) as ended:
+            main()
+        assert ended.value.code in (0, None)
+        assert capsys.readouterr().out == f"aikb {__version__}\n"
+        assert not gc.isenabled()
+        assert gc.get_freeze_count() > 0  # the collection at exit has nothing to walk
+    finally:
+        gc.unfreeze()
+        gc.enable()
+
+
+def test_browse_collects_cycles_again(aikb: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A terminal UI session may last hours: the collector main() turned off is back on.
+    import gc
+
+    from aikb import browse
+
+    seen: list[bool] = []
+    monkeypatch.setattr(browse, "run_browse", lambda index, term: seen.append(gc.isenabled()))
+    gc.disable()
+    try:
+        assert aikb("browse").exit_code == 0
+    finally:
+        gc.enable()
+    assert seen == [True]

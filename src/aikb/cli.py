@@ -746,6 +746,9 @@ def browse(
 
     Example: aikb browse "context window"
     """
+    import gc
+
+    gc.enable()  # a session may run for hours: collect cycles again (see main)
     with reporting():
         index = open_index(ctx, threads=True)
         from aikb.browse import run_browse
@@ -761,7 +764,25 @@ def main() -> None:
     rebuilt index, with one warning. Output that cannot be written (a full disk) is one
     line on stderr and exit code 2; a stdout or stderr closed from the start (``>&-``)
     discards what would go there.
+
+    Python's cyclic garbage collector is off while a command runs (``browse`` turns it
+    back on) and every object is frozen before exit: a command lives for a fraction of
+    a second, and the collections, mostly the one at interpreter exit, which walks every
+    object the imported modules made, took about 100 ms of a warm ``aikb show`` (0.53 s
+    down to 0.43 s, median of 15, 10,000-note vault). Nothing is left uncollected that
+    matters: memory is given back at exit anyway.
     """
+    import gc
+
+    gc.disable()
+    try:
+        _main()
+    finally:
+        gc.freeze()  # the collection at exit skips frozen objects
+
+
+def _main() -> None:
+    """:func:`main` without its garbage-collector settings."""
     import sqlite3
 
     for name in ("stdout", "stderr"):
