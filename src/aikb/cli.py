@@ -115,12 +115,14 @@ def stderr() -> "Console":
 
 
 def warn(message: str) -> None:
-    """One line on stderr, prefixed ``aikb:``; the message is printed literally."""
-    from rich.text import Text
+    """One line on stderr, prefixed ``aikb:``; the message is printed literally, control
+    characters, line breaks and tabs made visible (:func:`~aikb.normalize.sanitize_line`).
+    Plain text, so a command with nothing else to show never imports rich's console and
+    the theme for it (about 90 ms)."""
+    from aikb.normalize import sanitize_line
 
-    from aikb.normalize import sanitize
-
-    stderr().print(Text(f"aikb: {sanitize(message)}"), soft_wrap=True)
+    sys.stderr.write(f"aikb: {sanitize_line(message)}\n")
+    sys.stderr.flush()
 
 
 @contextmanager
