@@ -249,12 +249,13 @@ def test_a_build_parses_itself_what_its_workers_could_not(
     assert list(failing.all_links()) == list(serial.all_links())
 
 
-@pytest.mark.parametrize("child", ["works", "fails"])
+@pytest.mark.parametrize("child", ["works", "fails at once", "fails half-way"])
 def test_links_resolved_beside_a_child_process_equal_those_resolved_here(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child: str
 ) -> None:
-    """A full build resolves two thirds of its links in a forked child; the answers are
-    the same as resolving all here, and if the child fails, this process does its part."""
+    """A full build resolves its links, part by part, in a forked child; the answers are
+    the same as resolving all here, and the parts the child did not deliver before it
+    failed are resolved here."""
     import aikb.index
 
     vault = _linked_vault(tmp_path / "vault")
@@ -265,13 +266,17 @@ def test_links_resolved_beside_a_child_process_equal_those_resolved_here(
     assert len(expected) == 1200
     assert reasons == {None, "missing block", "missing heading", "missing note"}
     monkeypatch.setattr(aikb.index, "PARALLEL_LINKS", 100)
+    monkeypatch.setattr(aikb.index, "LINK_PART", 100)  # 12 parts
     parent = os.getpid()
     resolved_in: list[int] = []
+    in_child: list[int] = []  # the child's own copy
     real = aikb.index._resolutions
 
     def recording(*args: object) -> object:
-        if os.getpid() != parent and child == "fails":
-            os._exit(3)
+        if os.getpid() != parent:
+            in_child.append(1)
+            if child == "fails at once" or (child == "fails half-way" and len(in_child) > 5):
+                os._exit(3)
         resolved_in.append(os.getpid())  # seen only in this process's list
         return real(*args)  # type: ignore[arg-type]
 
@@ -279,9 +284,39 @@ def test_links_resolved_beside_a_child_process_equal_those_resolved_here(
     beside = Index.open(vault, None)
     beside.sync()
     assert list(beside.all_links()) == expected
-    # On Linux the child's part was resolved there; when it failed, here afterwards.
-    forked = sys.platform.startswith("linux") and child == "works"
-    assert len(resolved_in) == (1 if forked else 2)
+    # On Linux the child's parts were resolved there; after it failed, here.
+    here = {"works": 0, "fails at once": 12, "fails half-way": 7}[child]
+    assert len(resolved_in) == (here if sys.platform.startswith("linux") else 12)
+
+
+def test_child_parts_arrive_in_order_and_the_child_is_reaped() -> None:
+    from aikb.vault import in_child_parts
+
+    before = set(_child_pids())
+    with in_child_parts(lambda n: [n] * 50_000, 40) as parts:  # more than a pipe holds
+        assert [found[0] for found in parts] == list(range(40))
+    assert set(_child_pids()) == before
+    with in_child_parts(lambda n: n, 10) as parts:
+        for found in parts:
+            if found == 3:
+                break  # the rest is never read: the child is killed on leaving
+    assert set(_child_pids()) == before
+
+
+def test_child_parts_are_computed_here_beside_another_thread() -> None:
+    import threading
+
+    from aikb.vault import in_child_parts
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        with in_child_parts(lambda n: (n, os.getpid()), 3) as parts:
+            assert list(parts) == [(n, os.getpid()) for n in range(3)]  # forking is unsafe
+    finally:
+        stop.set()
+        other.join()
 
 
 def test_a_build_that_fails_after_forking_leaves_no_child(
@@ -307,8 +342,9 @@ def test_a_build_that_fails_after_forking_leaves_no_child(
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="children fork on Linux")
 def test_a_forked_child_ends_with_its_parent() -> None:
     script = (
-        "import time; from aikb.vault import in_child;"
-        "child = in_child(lambda: time.sleep(60)); print(child._pid, flush=True); time.sleep(60)"
+        "import time; from aikb.vault import in_child_parts;"
+        "child = in_child_parts(lambda n: time.sleep(60), 1);"
+        "print(child._pid, flush=True); time.sleep(60)"
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert parent.stdout is not None

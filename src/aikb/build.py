@@ -7,7 +7,6 @@ with note-relative numbers where the database assigns ids (a concept is its note
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -18,7 +17,7 @@ from aikb.index import HEADING_SEPARATOR
 from aikb.model import Problem
 from aikb.normalize import name_key
 from aikb.terms import segment
-from aikb.vault import FileStat, LoadedNote, gc_paused, load_note, watch_parent
+from aikb.vault import FileStat, LoadedNote, gc_paused, load_note, watch_parent, widen_pipe
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -30,8 +29,6 @@ BATCH = 256
 """Notes handed to the writer at a time when parsing in this process."""
 WORKER_BATCH = 64
 """Most notes a worker parses and sends at a time (about 350 KB of rows)."""
-PIPE_SIZE = 1 << 20
-"""Bytes a worker's pipe can hold where the system lets it grow (Linux)."""
 
 Progress = Callable[[int, int], None]
 Row = tuple[object, ...]
@@ -240,7 +237,7 @@ def _in_workers(root: Path, batches: list[list[FileStat]], workers: int) -> Iter
     try:
         for k in range(workers):
             reader, writer = context.Pipe(duplex=False)
-            _widen(writer)
+            widen_pipe(writer.fileno())  # a whole batch: the worker goes on parsing
             process = context.Process(
                 target=_worker,
                 args=(root, batches[k::workers], writer),
@@ -268,15 +265,6 @@ def _in_workers(root: Path, batches: list[list[FileStat]], workers: int) -> Iter
             started.join()
         for reader in pipes:
             reader.close()
-
-
-def _widen(pipe: Connection) -> None:
-    """Let a worker's pipe hold a whole batch (Linux: 1 MiB instead of 64 KiB), so the
-    worker goes on parsing while this process is still writing the batch before."""
-    import fcntl
-
-    with contextlib.suppress(AttributeError, OSError):
-        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
 
 
 def prepare_all(

@@ -15,8 +15,9 @@ import signal
 import stat
 import sys
 from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from pathlib import Path
-from typing import Generic, NamedTuple, TypeVar
+from typing import BinaryIO, Generic, NamedTuple, TypeVar
 
 from aikb.errors import ConfigError, VaultError
 from aikb.model import ParsedNote, Problem
@@ -29,6 +30,9 @@ UNREAD = -1
 """The size recorded for a note whose file could not be read (see :func:`load_note`)."""
 MAX_NOTE_BYTES = 20 * 1024 * 1024
 """Notes larger than this (20 MiB) are listed but their text is not read."""
+PIPE_SIZE = 1 << 20
+"""Bytes a pipe to or from a child process can hold where the system lets it grow
+(Linux): see :func:`widen_pipe`."""
 
 
 def config_file(env: Mapping[str, str] | None = None) -> Path:
@@ -289,14 +293,97 @@ def in_background(work: Callable[[], _T]) -> Callable[[], _T]:
     return wait
 
 
-def in_child(work: Callable[[], _T]) -> Child[_T]:
-    """Start ``work()`` in a forked child process (see :func:`in_background`). Never a
-    thread: this is for CPU-bound work, which a thread would run no faster than the
-    caller, on objects the caller goes on changing (the child sees them as they were when
-    it started). Where forking is not safe (not Linux, other threads running), ``work``
-    runs in this process when its result is asked for."""
-    child = _fork_if_safe(work)
-    return child if child is not None else Child(work)
+def in_child_parts(work: Callable[[int], _T], count: int) -> ChildParts[_T]:
+    """Start computing ``work(0)``, ``work(1)``, ... ``work(count - 1)`` in a forked child
+    process; iterate the result to get them in order, each as soon as it is done, while
+    this process goes on with other work between parts. Never a thread: this is for
+    CPU-bound work, which a thread would run no faster than the caller, on objects the
+    caller goes on changing (the child sees them as they were when it started).
+
+    A part the child does not deliver (it failed or was killed, or forking is not safe
+    here: not Linux, other threads running) is computed in this process when its turn
+    comes, so ``work(k)`` may run twice, and must not change anything. Use the result as
+    a context manager: leaving the block, even by an exception, ends the child (which
+    also ends with this process).
+    """
+    started = None
+    if sys.platform.startswith("linux") and _single_threaded():
+        with contextlib.suppress(OSError):
+            started = _fork_writer(partial(_send_parts, work, count))
+    if started is None:
+        return ChildParts(work, count)
+    pid, pipe = started
+    widen_pipe(pipe)
+    return ChildParts(work, count, pid, pipe)
+
+
+def _send_parts(work: Callable[[int], object], count: int, pipe: BinaryIO) -> None:
+    """In the child of :func:`in_child_parts`: each part pickled, after its length."""
+    import pickle
+
+    for number in range(count):
+        data = pickle.dumps(work(number), protocol=pickle.HIGHEST_PROTOCOL)
+        pipe.write(len(data).to_bytes(8, "little") + data)
+        pipe.flush()
+
+
+class ChildParts(Generic[_T]):
+    """The parts :func:`in_child_parts` computes: iterate once; :meth:`close` (or leaving
+    the ``with`` block) ends the child, if one still runs."""
+
+    def __init__(
+        self, work: Callable[[int], _T], count: int, pid: int | None = None, pipe: int = -1
+    ) -> None:
+        self._work = work
+        self._count = count
+        self._pid = pid
+        self._pipe = pipe
+
+    def __iter__(self) -> Iterator[_T]:
+        import pickle
+
+        done = 0
+        if self._pipe >= 0:
+            with open(self._pipe, "rb") as pipe:
+                self._pipe = -1  # closed with the file
+                while done < self._count:
+                    head = pipe.read(8)
+                    data = pipe.read(int.from_bytes(head, "little")) if len(head) == 8 else b""
+                    if not data or len(data) != int.from_bytes(head, "little"):
+                        break  # the child ended early: the rest is computed here
+                    yield pickle.loads(data)  # our own child's bytes
+                    done += 1
+            self.close()
+        for number in range(done, self._count):
+            yield self._work(number)
+
+    def close(self) -> None:
+        """End the child without waiting for the parts not read yet, and release its
+        pipe. Safe to call at any time, and more than once."""
+        if self._pipe >= 0:
+            os.close(self._pipe)
+            self._pipe = -1
+        if self._pid is not None:
+            with contextlib.suppress(OSError):
+                os.kill(self._pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.waitpid(self._pid, 0)
+            self._pid = None
+
+    def __enter__(self) -> ChildParts[_T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def widen_pipe(fd: int) -> None:
+    """Let a pipe hold :data:`PIPE_SIZE` bytes where the system allows it (Linux), instead
+    of 64 KiB, so the process writing it goes on working while the reader is busy."""
+    import fcntl
+
+    with contextlib.suppress(AttributeError, OSError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
 
 
 def _fork_if_safe(work: Callable[[], _T]) -> Child[_T] | None:
@@ -309,8 +396,9 @@ def _fork_if_safe(work: Callable[[], _T]) -> Child[_T] | None:
 
 
 class Child(Generic[_T]):
-    """Work started by :func:`in_child` (or to be done here, ``pid`` None): ask for its
-    :meth:`result`, or :meth:`cancel` it; one of the two must be called, once."""
+    """Work started by :func:`in_background` in a child (or to be done here, ``pid``
+    None): ask for its :meth:`result`, or :meth:`cancel` it; one of the two must be
+    called, once."""
 
     def __init__(self, work: Callable[[], _T], pid: int | None = None, pipe: int = -1) -> None:
         self._work = work
@@ -406,11 +494,22 @@ def _single_threaded() -> bool:
 
 
 def _forked(work: Callable[[], _T]) -> Child[_T]:
-    """``work()`` in a forked child (see :func:`in_background`); raises OSError if the
-    child cannot start. The child writes nothing but its result: its standard streams are
-    ``/dev/null`` (``out=$(aikb index)`` never waits for it), and it ends with its parent."""
+    """``work()`` in a forked child (see :func:`in_background`), its result pickled back;
+    raises OSError if the child cannot start."""
     import pickle
 
+    def send(pipe: BinaryIO) -> None:
+        pipe.write(pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL))
+
+    pid, pipe = _fork_writer(send)
+    return Child(work, pid, pipe)
+
+
+def _fork_writer(produce: Callable[[BinaryIO], None]) -> tuple[int, int]:
+    """Fork a child that runs ``produce`` on the write end of a pipe and exits; returns
+    its pid and the read end. Raises OSError if the child cannot start. The child writes
+    nothing else: its standard streams are ``/dev/null`` (``out=$(aikb index)`` never
+    waits for it), it runs no exit handler, and it ends with its parent."""
     read_end, write_end = os.pipe()
     parent = os.getpid()
     try:
@@ -427,14 +526,13 @@ def _forked(work: Callable[[], _T]) -> Child[_T]:
             for stream in (0, 1, 2):
                 os.dup2(quiet, stream)
             watch_parent(parent)
-            data = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
             with open(write_end, "wb") as pipe:
-                pipe.write(data)
+                produce(pipe)
             status = 0
         finally:
             os._exit(status)
     os.close(write_end)
-    return Child(work, pid, read_end)
+    return pid, read_end
 
 
 def _decodable(name: str) -> bool:
