@@ -266,7 +266,7 @@ def in_background(work: Callable[[], _T]) -> Callable[[], _T]:
     """
     import threading
 
-    child = _fork_if_safe(work)
+    child = _forked(work)
     if child is not None:
         return child.result
     found: list[_T] = []
@@ -306,10 +306,7 @@ def in_child_parts(work: Callable[[int], _T], count: int) -> ChildParts[_T]:
     a context manager: leaving the block, even by an exception, ends the child (which
     also ends with this process).
     """
-    started = None
-    if sys.platform.startswith("linux") and _single_threaded():
-        with contextlib.suppress(OSError):
-            started = _fork_writer(partial(_send_parts, work, count))
+    started = _fork_if_safe(partial(_send_parts, work, count))
     if started is None:
         return ChildParts(work, count)
     pid, pipe = started
@@ -386,12 +383,12 @@ def widen_pipe(fd: int) -> None:
         fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
 
 
-def _fork_if_safe(work: Callable[[], _T]) -> Child[_T] | None:
-    """``work()`` started in a forked child, or None where forking is unsafe (not Linux,
-    other threads running) or fails."""
+def _fork_if_safe(produce: Callable[[BinaryIO], None]) -> tuple[int, int] | None:
+    """:func:`_fork_writer`, or None where forking is unsafe (not Linux, other threads
+    running) or fails."""
     if sys.platform.startswith("linux") and _single_threaded():
         with contextlib.suppress(OSError):
-            return _forked(work)
+            return _fork_writer(produce)
     return None
 
 
@@ -493,16 +490,16 @@ def _single_threaded() -> bool:
         return threading.active_count() == 1
 
 
-def _forked(work: Callable[[], _T]) -> Child[_T]:
-    """``work()`` in a forked child (see :func:`in_background`), its result pickled back;
-    raises OSError if the child cannot start."""
+def _forked(work: Callable[[], _T]) -> Child[_T] | None:
+    """``work()`` started in a forked child (see :func:`in_background`), its result to be
+    pickled back; None where forking is unsafe or fails (see :func:`_fork_if_safe`)."""
     import pickle
 
     def send(pipe: BinaryIO) -> None:
         pipe.write(pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL))
 
-    pid, pipe = _fork_writer(send)
-    return Child(work, pid, pipe)
+    started = _fork_if_safe(send)
+    return None if started is None else Child(work, *started)
 
 
 def _fork_writer(produce: Callable[[BinaryIO], None]) -> tuple[int, int]:
