@@ -662,7 +662,6 @@ def test_a_sync_that_waited_for_another_does_not_redo_its_work(
     vault = tmp_path / "vault"
     shutil.copytree(BUNDLED, vault)
     path = tmp_path / "db.sqlite3"
-    Index.open(vault, path).close()  # the file exists: "late" is not its creator
     late = Index.open(vault, path)
     real_begin = late._begin_write
 
@@ -1009,52 +1008,3 @@ def test_a_build_runs_without_the_cyclic_collector(
     Index.open(vault, None).sync(jobs=1)
     assert seen and not any(seen)
     assert gc.isenabled()
-
-
-def test_a_new_database_is_built_without_the_log_and_left_in_wal_mode(tmp_path: Path) -> None:
-    import sqlite3
-
-    vault = _linked_vault(tmp_path / "vault")
-    path = tmp_path / "cache" / "db.sqlite3"
-    index = Index.open(vault, path)
-    other = sqlite3.connect(path, timeout=0.1)
-    with pytest.raises(sqlite3.OperationalError, match="locked"):
-        other.execute("SELECT count(*) FROM notes").fetchone()  # held until the build ends
-    assert index.conn.execute("PRAGMA journal_mode").fetchone()[0] == "memory"
-    index.sync()
-    assert not Path(f"{path}-wal").exists()  # nothing was written twice
-    assert other.execute("SELECT count(*) FROM notes").fetchone()[0] == 300
-    assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    other.close()
-    index.close()
-    assert sorted(p.name for p in path.parent.iterdir()) == ["db.sqlite3"]
-    again = Index.open(vault, path)
-    assert again.sync().parsed == 0
-    assert again.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-
-
-def test_a_failed_first_build_leaves_a_database_the_next_run_builds(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import sqlite3
-
-    vault = _linked_vault(tmp_path / "vault")
-    path = tmp_path / "db.sqlite3"
-    real = Index._add_words
-
-    def full_disk(self: Index, texts: object) -> None:
-        raise sqlite3.OperationalError("database or disk is full")
-
-    monkeypatch.setattr(Index, "_add_words", full_disk)
-    failing = Index.open(vault, path)
-    with pytest.raises(sqlite3.OperationalError):
-        failing.sync(jobs=1)  # rolled back to the empty schema, lock given up
-    assert failing.conn.execute("SELECT count(*) FROM notes").fetchone()[0] == 0
-    failing.close()
-    monkeypatch.setattr(Index, "_add_words", real)
-    index = Index.open(vault, path)
-    assert index.sync().parsed == 300
-    alone = Index.open(vault, None)
-    alone.sync()
-    assert list(index.all_links()) == list(alone.all_links())
-    assert index.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

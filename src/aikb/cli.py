@@ -192,7 +192,7 @@ def open_index(
     if path is not None:
         for attempt in range(2):
             try:
-                index = Index.open(root, path, threads=threads, waiting=waiting)
+                index = Index.open(root, path, threads=threads)
                 report = index.sync(
                     progress=_progress(),
                     waiting=waiting,

@@ -56,8 +56,6 @@ LINK_PART = 5000
 PARALLEL_LINKS = 20_000
 """A full build with this many links resolves them in a child process (see
 :meth:`Index._finish_build`); forking costs a few milliseconds."""
-CACHE_SIZE = -65536
-"""SQLite's page cache, in KiB when negative (64 MiB): big builds spill less."""
 READ_WAIT = 5
 """Seconds a read waits for a lock (readers are never blocked by writers in WAL mode)."""
 PRELOAD_LINKS = 2000
@@ -284,26 +282,17 @@ class Index:
         self.updated = False
         """Whether a :meth:`sync` of this object changed the index (parsed or dropped a
         note, or recorded another listing)."""
-        self._new = False  # a new file, before its first build ends (see _start_new)
 
     # -- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def open(
-        cls,
-        root: Path,
-        path: Path | None,
-        threads: bool = False,
-        waiting: Callable[[], None] | None = None,
-    ) -> Index:
+    def open(cls, root: Path, path: Path | None, threads: bool = False) -> Index:
         """Open (creating or rebuilding as needed) the index of ``root`` at ``path``.
 
         ``path=None`` gives an in-memory index. ``threads=True`` lets other threads use
         the connection (SQLite serializes the calls; the TUI searches in a worker thread).
-        If another process is building a new database there, ``waiting()`` is called once
-        and the build is awaited (up to :data:`LOCK_WAIT` seconds). Raises
-        :class:`CacheUnavailable` when the file cannot be created or used; the caller then
-        falls back to memory.
+        Raises :class:`CacheUnavailable` when the file cannot be created or used; the
+        caller then falls back to memory.
         """
         if path is None:
             memory = sqlite3.connect(
@@ -323,13 +312,11 @@ class Index:
         for attempt in range(2):
             conn = None
             try:
-                new = _created(path)
                 conn = sqlite3.connect(
                     str(path), timeout=30, isolation_level=None, check_same_thread=not threads
                 )
                 index = cls(conn, root, path)
-                if not (new and index._start_new()):
-                    index._prepare_file(waiting)
+                index._prepare_file()
                 return index
             except sqlite3.DatabaseError as exc:
                 if conn is not None:
@@ -340,62 +327,22 @@ class Index:
                 remove_database(path)
         raise CacheUnavailable(f"cannot use index {path}")  # pragma: no cover
 
-    def _start_new(self) -> bool:
-        """Set up a database file this process has just created (see :func:`_created`)
-        for its first build, and create the schema; False, changing nothing, if another
-        process has meanwhile turned it into a WAL database.
-
-        Until :meth:`_end_new`, the connection holds the file's lock (SQLite's exclusive
-        locking mode) and keeps its rollback journal in memory instead of writing every
-        page twice, to the write-ahead log then to the database: nobody can have
-        anything in a new file to read or to lose, other processes wait for the build
-        (as they would for any build), a failed build still rolls back, and a crash
-        leaves a damaged file, which is rebuilt. At 10,000 notes the commit took 0.5 s
-        instead of 1.2 s, and closing no longer copies the log into the database.
-        """
-        conn = self.conn
-        conn.execute("PRAGMA locking_mode = EXCLUSIVE")
-        mode = conn.execute("PRAGMA journal_mode = MEMORY").fetchone()
-        if mode is None or str(mode[0]).lower() != "memory":
-            conn.execute("PRAGMA locking_mode = NORMAL")
-            return False
-        self._new = True
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute(f"PRAGMA cache_size = {CACHE_SIZE}")
-        conn.execute(f"PRAGMA busy_timeout = {READ_WAIT * 1000}")
-        conn.execute("BEGIN IMMEDIATE")
-        with self._committed():
-            if not self._stamped():
-                self._create()
-        return True
-
-    def _end_new(self) -> None:
-        """After the first build of a new file: give the lock up and turn the database
-        into the WAL one every other run uses (if another process waiting for it does it
-        first, or the lock cannot be had, the next process to open it will)."""
-        self._new = False
-        conn = self.conn
-        conn.execute("PRAGMA locking_mode = NORMAL")
-        conn.execute("SELECT 1 FROM meta LIMIT 1").fetchone()  # releases the lock
-        with contextlib.suppress(sqlite3.OperationalError):
-            conn.execute("PRAGMA journal_mode = WAL")
-
-    def _prepare_file(self, waiting: Callable[[], None] | None = None) -> None:
+    def _prepare_file(self) -> None:
         """Set the connection up and make sure the schema is this version's.
 
         A new or outdated database is (re)created under the write lock, after reading its
         stamp again: several processes starting on a new vault at once create it once,
         and a process that finds another one building waits for it (up to
-        :data:`LOCK_WAIT` seconds, calling ``waiting()`` first) instead of giving up.
+        :data:`LOCK_WAIT` seconds) instead of giving up.
         """
         conn = self.conn
+        conn.execute(f"PRAGMA busy_timeout = {LOCK_WAIT * 1000}")
         try:
-            mode = _waiting_for_lock(conn, "PRAGMA journal_mode = WAL", waiting).fetchone()
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
             if mode is None or str(mode[0]).lower() != "wal":
                 raise sqlite3.DatabaseError("cannot switch to WAL")
-            conn.execute(f"PRAGMA busy_timeout = {LOCK_WAIT * 1000}")
             conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute(f"PRAGMA cache_size = {CACHE_SIZE}")
+            conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: big builds spill less
             if self._stamped():
                 return
             conn.execute("BEGIN IMMEDIATE")
@@ -531,8 +478,6 @@ class Index:
             self._notes.clear()
             self._texts.clear()
             self._catalog = None
-            if self._new:
-                self._end_new()
         return report
 
     def _update(
@@ -633,10 +578,22 @@ class Index:
 
     def _begin_write(self, waiting: Callable[[], None] | None) -> None:
         """Take the write lock; when another process holds it, say so and wait for it."""
-        if self.path is None or self._new:
-            self.conn.execute("BEGIN IMMEDIATE")
+        conn = self.conn
+        if self.path is None:
+            conn.execute("BEGIN IMMEDIATE")
             return
-        _waiting_for_lock(self.conn, "BEGIN IMMEDIATE", waiting)
+        conn.execute("PRAGMA busy_timeout = 200")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            if waiting is not None:
+                waiting()
+            conn.execute(f"PRAGMA busy_timeout = {LOCK_WAIT * 1000}")
+            conn.execute("BEGIN IMMEDIATE")
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {READ_WAIT * 1000}")
 
     def _delete_note(self, nid: int) -> None:
         conn = self.conn
@@ -1477,36 +1434,6 @@ class _DatabaseNames:
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _created(path: Path) -> bool:
-    """Create the database file ``path`` if nobody has: True for the one process that did
-    (the file is empty), False if it exists or cannot be made (SQLite then says why)."""
-    try:
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644))
-    except OSError:
-        return False
-    return True
-
-
-def _waiting_for_lock(
-    conn: sqlite3.Connection, statement: str, waiting: Callable[[], None] | None
-) -> sqlite3.Cursor:
-    """Run a statement that needs a lock another process may hold: at once if it can;
-    else call ``waiting()`` and wait up to :data:`LOCK_WAIT` seconds (then
-    :class:`sqlite3.OperationalError` is raised). Reads wait :data:`READ_WAIT` after."""
-    conn.execute("PRAGMA busy_timeout = 200")
-    try:
-        return conn.execute(statement)
-    except sqlite3.OperationalError as exc:
-        if not is_busy(exc):
-            raise
-        if waiting is not None:
-            waiting()
-        conn.execute(f"PRAGMA busy_timeout = {LOCK_WAIT * 1000}")
-        return conn.execute(statement)
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {READ_WAIT * 1000}")
 
 
 def remove_database(path: Path) -> None:
