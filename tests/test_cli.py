@@ -369,3 +369,23 @@ def test_browse_collects_cycles_again(aikb: Runner, monkeypatch: pytest.MonkeyPa
     finally:
         gc.enable()
     assert seen == [True]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_warning_to_an_unwritable_stderr_does_not_cost_the_data(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "a.md").write_text("# Alpha\ntext\n", encoding="utf-8")
+    env = {**os.environ, "AIKB_CACHE_DIR": str(tmp_path / "cache")}
+    with open("/dev/full", "w") as full:
+        shown = subprocess.run(
+            [sys.executable, "-m", "aikb", "--vault", str(tmp_path), "show", "alph"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=full,
+            text=True,
+        )
+    assert shown.returncode == 0  # the closest match is shown; its warning is lost
+    assert "Alpha" in shown.stdout

@@ -118,11 +118,15 @@ def warn(message: str) -> None:
     """One line on stderr, prefixed ``aikb:``; the message is printed literally, control
     characters, line breaks and tabs made visible (:func:`~aikb.normalize.sanitize_line`).
     Plain text, so a command with nothing else to show never imports rich's console and
-    the theme for it (about 90 ms)."""
+    the theme for it (about 90 ms). A stderr that cannot be written (``2>/dev/full``, a
+    closed pipe) loses the message, not the command's data on stdout."""
     from aikb.normalize import sanitize_line
 
-    sys.stderr.write(f"aikb: {sanitize_line(message)}\n")
-    sys.stderr.flush()
+    try:
+        sys.stderr.write(f"aikb: {sanitize_line(message)}\n")
+        sys.stderr.flush()
+    except OSError:
+        pass  # nowhere left to say it
 
 
 @contextmanager
