@@ -257,7 +257,7 @@ def _search(index: Index, query: str, limit: int) -> list[Hit]:
     query_stems = stems(query)
     wanted = set(query_stems)
     found = index.fulltext(query_stems, limit=max(limit * 3, 30))
-    if not found and len(set(query_stems)) > 1:
+    if not found and len(wanted) > 1:
         found = index.fulltext(query_stems, limit=max(limit * 3, 30), any_term=True)
     if found:
         # Scale text scores to the best text-only hit: a concept already found by its name

@@ -23,7 +23,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 InlineRule = Callable[["StateInline", bool], bool]
 BlockRule = Callable[["StateBlock", int, int, bool], bool]
+_Rule = TypeVar("_Rule", InlineRule, BlockRule)
 
 _SCHEME = re.compile(r"(?:^|[^A-Za-z0-9.+-])(https?|ftp)\Z", re.IGNORECASE)
 _URL_TAIL = re.compile(r"://[^\s<>\"`]+")
@@ -166,10 +167,7 @@ def _dispatch_by_first_character(md: MarkdownIt) -> None:
     11 calls at each ``]`` or ``:`` that starts nothing (2.7% of the indexing work).
     Raises KeyError for an inline rule not in :data:`_STARTS` (a test builds the parser)."""
     enabled = [rule for rule in md.inline.ruler.__rules__ if rule.enabled and rule.name != "text"]
-    table: dict[str, list[InlineRule]] = {}
-    for rule in enabled:
-        for char in _STARTS[rule.name]:
-            table.setdefault(char, []).append(rule.fn)
+    table, _ = _by_first_character([(rule.fn, _STARTS[rule.name]) for rule in enabled])
 
     def dispatch(state: StateInline, silent: bool) -> bool:
         for rule in table.get(state.src[state.pos], ()):  # noqa: SIM110 - any() is slower
@@ -196,12 +194,9 @@ def _dispatch_blocks_by_first_character(md: MarkdownIt) -> None:
     rules_of = ruler.getRules
 
     def dispatcher(chain: str) -> BlockRule:
-        rules = [(fn, _BLOCK_STARTS[rule_names[id(fn)]]) for fn in rules_of(chain)]
-        anywhere = [fn for fn, starts in rules if starts is None]
-        table = {
-            char: [fn for fn, starts in rules if starts is None or char in starts]
-            for char in "".join(starts for _, starts in rules if starts)
-        }
+        table, anywhere = _by_first_character(
+            [(fn, _BLOCK_STARTS[rule_names[id(fn)]]) for fn in rules_of(chain)]
+        )
         at = table.get
 
         def dispatch(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
@@ -220,6 +215,20 @@ def _dispatch_blocks_by_first_character(md: MarkdownIt) -> None:
         return found
 
     ruler.getRules = get_rules  # type: ignore[method-assign,assignment]
+
+
+def _by_first_character(
+    rules: list[tuple[_Rule, str | None]],
+) -> tuple[dict[str, list[_Rule]], list[_Rule]]:
+    """For dispatching on a character: rules with the characters they can start at (None:
+    any) give ``(character -> the rules that can match there, in order; the rules that
+    can match anywhere)``."""
+    anywhere = [rule for rule, starts in rules if starts is None]
+    table = {
+        char: [rule for rule, starts in rules if starts is None or char in starts]
+        for char in "".join(starts for _, starts in rules if starts)
+    }
+    return table, anywhere
 
 
 def _lean_inline(state: StateCore) -> None:

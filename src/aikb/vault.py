@@ -266,9 +266,13 @@ def in_background(work: Callable[[], _T]) -> Callable[[], _T]:
     """
     import threading
 
-    child = _forked(work)
-    if child is not None:
-        return child.result
+    def whole(_: int) -> _T:
+        return work()
+
+    started = _fork_if_safe(partial(_send_parts, whole, 1))
+    if started is not None:
+        child = ChildParts(whole, 1, *started)  # its one part: the result
+        return lambda: next(iter(child))
     found: list[_T] = []
     failed: list[BaseException] = []
 
@@ -315,7 +319,8 @@ def in_child_parts(work: Callable[[int], _T], count: int) -> ChildParts[_T]:
 
 
 def _send_parts(work: Callable[[int], object], count: int, pipe: BinaryIO) -> None:
-    """In the child of :func:`in_child_parts`: each part pickled, after its length."""
+    """In the child of :func:`in_child_parts` (or :func:`in_background`, one part): each
+    part pickled, after its length."""
     import pickle
 
     for number in range(count):
@@ -345,8 +350,9 @@ class ChildParts(Generic[_T]):
                 self._pipe = -1  # closed with the file
                 while done < self._count:
                     head = pipe.read(8)
-                    data = pipe.read(int.from_bytes(head, "little")) if len(head) == 8 else b""
-                    if not data or len(data) != int.from_bytes(head, "little"):
+                    size = int.from_bytes(head, "little") if len(head) == 8 else 0
+                    data = pipe.read(size) if size else b""
+                    if not data or len(data) != size:
                         break  # the child ended early: the rest is computed here
                     yield pickle.loads(data)  # our own child's bytes
                     done += 1
@@ -390,49 +396,6 @@ def _fork_if_safe(produce: Callable[[BinaryIO], None]) -> tuple[int, int] | None
         with contextlib.suppress(OSError):
             return _fork_writer(produce)
     return None
-
-
-class Child(Generic[_T]):
-    """Work started by :func:`in_background` in a child (or to be done here, ``pid``
-    None): ask for its :meth:`result`, or :meth:`cancel` it; one of the two must be
-    called, once."""
-
-    def __init__(self, work: Callable[[], _T], pid: int | None = None, pipe: int = -1) -> None:
-        self._work = work
-        self._pid = pid
-        self._pipe = pipe
-
-    def result(self) -> _T:
-        """What ``work()`` returned; if the child failed or was killed, ``work()`` runs
-        here instead (and raises what it raises)."""
-        if self._pid is None:
-            return self._work()
-        import pickle
-
-        try:
-            with open(self._pipe, "rb") as pipe:
-                data = pipe.read()
-        finally:
-            self._pipe = -1  # closed
-        _, status = os.waitpid(self._pid, 0)
-        self._pid = None
-        if status != 0:
-            return self._work()
-        found: _T = pickle.loads(data)  # our own child's bytes
-        return found
-
-    def cancel(self) -> None:
-        """End the child without waiting for its work, and release its pipe."""
-        if self._pid is None:
-            return
-        with contextlib.suppress(OSError):
-            os.kill(self._pid, signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            os.waitpid(self._pid, 0)
-        if self._pipe >= 0:
-            os.close(self._pipe)
-            self._pipe = -1
-        self._pid = None
 
 
 def watch_parent(parent: int | None = None) -> None:
@@ -488,18 +451,6 @@ def _single_threaded() -> bool:
         return len(os.listdir("/proc/self/task")) == 1
     except OSError:
         return threading.active_count() == 1
-
-
-def _forked(work: Callable[[], _T]) -> Child[_T] | None:
-    """``work()`` started in a forked child (see :func:`in_background`), its result to be
-    pickled back; None where forking is unsafe or fails (see :func:`_fork_if_safe`)."""
-    import pickle
-
-    def send(pipe: BinaryIO) -> None:
-        pipe.write(pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL))
-
-    started = _fork_if_safe(send)
-    return None if started is None else Child(work, *started)
 
 
 def _fork_writer(produce: Callable[[BinaryIO], None]) -> tuple[int, int]:
