@@ -256,13 +256,15 @@ def test_a_closed_stdout_discards_the_output_without_a_traceback(tmp_path: Path)
     assert indexed.returncode == 0 and indexed.stderr.startswith("aikb: index up to date: 18 notes")
 
 
-def test_a_warning_about_a_file_named_with_a_line_break_stays_one_line(
+def test_a_warning_about_a_file_named_with_line_breaks_stays_one_line(
     aikb: Runner, tmp_path: Path
 ) -> None:
     (tmp_path / "two\nlines\tand tab.md").write_text("---\nkey: [unclosed\n---\n# T\n")
+    (tmp_path / "line\u2028and paragraph\u2029separators.md").write_text("---\nx: [\n---\n")
     (tmp_path / "fine.md").write_text("# Fine\n")
     result = aikb("list", vault=tmp_path)
     assert result.exit_code == 0 and "Fine" in result.stdout
     lines = result.stderr.splitlines()
     assert lines and all(line.startswith("aikb: ") for line in lines)
     assert any("two\u2424lines\u2409and tab.md" in line for line in lines)
+    assert any("line\u2424and paragraph\u2424separators.md" in line for line in lines)

@@ -1008,3 +1008,79 @@ def test_a_build_runs_without_the_cyclic_collector(
     Index.open(vault, None).sync(jobs=1)
     assert seen and not any(seen)
     assert gc.isenabled()
+
+
+def _fifo_or_folder(path: Path, kind: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.mkdir()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+@pytest.mark.parametrize("suffix", ["", "-wal"])
+@pytest.mark.parametrize("args", [["show", "inference", "--json"], ["index", "--rebuild"]])
+def test_something_other_than_a_file_at_the_index_path_falls_back_to_memory(
+    seed_dir: Path, tmp_path: Path, kind: str, suffix: str, args: list[str]
+) -> None:
+    """SQLite would wait forever opening a FIFO, and cannot delete a folder."""
+    env = {**os.environ, "AIKB_CACHE_DIR": str(tmp_path / "cache")}
+    path = database_path(seed_dir, tmp_path / "cache")
+    _fifo_or_folder(Path(str(path) + suffix), kind)
+    result = _run(seed_dir, *args, env=env)  # a hang fails on the timeout
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert any(line.startswith("aikb: ") and "in-memory index" in line for line in lines)
+    if args[0] == "show":
+        assert result.returncode == 0 and len(lines) == 1
+        assert json.loads(result.stdout)["title"] == "Inference (Model Inference)"
+    else:
+        assert result.returncode == 2  # the index could not be saved, as the README says
+
+
+def test_a_database_that_cannot_be_deleted_is_reported_not_raised(tmp_path: Path) -> None:
+    from aikb.index import CacheUnavailable, remove_database
+
+    path = tmp_path / "index.sqlite3"
+    path.write_bytes(b"old")
+    Path(str(path) + "-shm").mkdir()
+    with pytest.raises(CacheUnavailable, match=r"cannot delete index file .*-shm"):
+        remove_database(path)
+    assert not path.exists()  # what could go went
+    remove_database(tmp_path / "never-there.sqlite3")  # nothing to delete is fine
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs Linux /proc")
+def test_ctrl_c_during_a_parallel_build_ends_quietly(tmp_path: Path) -> None:
+    """The terminal sends SIGINT to every process of the command, workers included."""
+    import signal
+
+    vault = tmp_path / "interrupted-build-vault"
+    vault.mkdir()
+    paragraph = "Words about context windows and [[other]] notes, again and again. " * 40
+    for number in range(3000):
+        (vault / f"n{number}.md").write_text(f"# N{number}\n{paragraph}\n", encoding="utf-8")
+    env = {**os.environ, "AIKB_CACHE_DIR": str(tmp_path / "cache")}
+    build = subprocess.Popen(
+        [sys.executable, "-m", "aikb", "--vault", str(vault), "index"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    deadline = time.monotonic() + 60
+    while len(_processes_mentioning(str(vault))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the worker processes run
+    assert build.poll() is None, "the build ended before its workers could be seen"
+    time.sleep(0.3)  # the workers are parsing
+    os.killpg(build.pid, signal.SIGINT)
+    _, stderr = build.communicate(timeout=30)
+    assert build.returncode == 130
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    deadline = time.monotonic() + 10
+    while _processes_mentioning(str(vault)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_mentioning(str(vault)) == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -208,13 +209,19 @@ def prepare(root: Path, file: FileStat) -> Rows:
 
 
 def _worker(root: Path, batches: list[list[FileStat]], pipe: Connection) -> None:
-    """A worker process: parse ``batches`` in order and send each one's rows to the parent."""
+    """A worker process: parse ``batches`` in order and send each one's rows to the parent.
+
+    Ctrl-C is left to the parent, which ends its workers as it stops: the terminal sends
+    SIGINT to every process of the foreground group, and a worker interrupted on its own
+    would print a traceback of its own.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     watch_parent()
     try:
         with gc_paused():
             for files in batches:
                 pipe.send([prepare(root, f) for f in files])
-    except OSError:  # the parent is gone (EPIPE) or stopped reading
+    except (OSError, KeyboardInterrupt):  # the parent is gone (EPIPE) or stopped reading
         pass
     finally:
         pipe.close()

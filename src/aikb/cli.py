@@ -187,7 +187,11 @@ def open_index(
         importlib.import_module(module)
     listing, changes = surveyed()
     if rebuild and path is not None:
-        remove_database(path)
+        try:
+            remove_database(path)
+        except CacheUnavailable as exc:
+            warn(f"{exc}; using an in-memory index")
+            path = None
     index: Index | None = None
 
     def waiting() -> None:
@@ -220,7 +224,11 @@ def open_index(
                 if attempt:
                     warn(f"index {path} is unusable ({exc}); using an in-memory index")
                     break
-                remove_database(path)
+                try:
+                    remove_database(path)
+                except CacheUnavailable as cannot:
+                    warn(f"index {path} is unusable ({exc}) and {cannot}; using an in-memory index")
+                    break
     if index is None:
         index = Index.open(root, None, threads=threads)
         report = index.sync(progress=_progress(), listing=listing)
@@ -801,10 +809,14 @@ def _main() -> None:
             path = _OPENED.pop("database", None)
             if path is None:
                 raise
-            from aikb.index import remove_database
+            from aikb.index import CacheUnavailable, remove_database
 
+            try:
+                remove_database(path)
+            except CacheUnavailable as cannot:
+                warn(f"the index {path} is damaged ({exc}) and {cannot}; try --no-cache")
+                sys.exit(2)
             warn(f"the index {path} is damaged ({exc}); rebuilding it")
-            remove_database(path)
             try:
                 app(prog_name="aikb")
             except sqlite3.DatabaseError as again:

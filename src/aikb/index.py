@@ -25,6 +25,7 @@ import marshal
 import os
 import re
 import sqlite3
+import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -204,6 +205,8 @@ def changes_since(path: Path, root: Path, listing: Listing) -> Changes | None:
     read-only and in one read transaction; None when it cannot tell (no database, another
     schema or vault, rows missing, locked or unreadable): the caller then compares under
     the write lock itself."""
+    if not_a_file(path):
+        return None
     try:
         conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=0.1)
     except (sqlite3.Error, ValueError):
@@ -309,6 +312,9 @@ class Index:
             raise CacheUnavailable(
                 f"cannot create cache folder {path.parent}: {exc.strerror}"
             ) from None
+        odd = not_a_file(path)
+        if odd is not None:
+            raise CacheUnavailable(f"index file {printable(odd)} is not a regular file")
         for attempt in range(2):
             conn = None
             try:
@@ -1436,11 +1442,40 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[start : start + size]
 
 
+DATABASE_FILES = ("", "-wal", "-shm", "-journal")
+"""Suffixes of a database's files: itself, its write-ahead log, shared memory, journal."""
+
+
 def remove_database(path: Path) -> None:
-    """Delete a database file and its WAL and shared-memory companions, if present."""
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        with contextlib.suppress(FileNotFoundError):
+    """Delete a database file and its WAL and shared-memory companions, if present.
+
+    Raises :class:`CacheUnavailable` when one exists and cannot be deleted (a read-only
+    cache folder, a folder in its place).
+    """
+    for suffix in DATABASE_FILES:
+        try:
             os.remove(str(path) + suffix)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise CacheUnavailable(
+                f"cannot delete index file {printable(str(path) + suffix)}: {exc.strerror}"
+            ) from None
+
+
+def not_a_file(path: Path) -> str | None:
+    """The name of a database file at ``path`` (or of its companions) that exists and is
+    not a regular file (a FIFO, a socket, a folder), else None. SQLite would wait forever
+    opening a FIFO, so such a database is never opened."""
+    for suffix in DATABASE_FILES:
+        name = str(path) + suffix
+        try:
+            mode = os.stat(name).st_mode
+        except OSError:
+            continue
+        if not stat.S_ISREG(mode):
+            return name
+    return None
 
 
 def is_busy(exc: sqlite3.Error) -> bool:

@@ -14,7 +14,7 @@ from functools import lru_cache
 _ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 # C0 controls except TAB and LF, DEL, and the C1 block.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-_LINE_BREAKS = re.compile(r"[\n\t]")
+_LINE_BREAKS = re.compile("[\n\t\u2028\u2029]")
 
 
 def nfc(text: str) -> str:
@@ -115,10 +115,11 @@ def sanitize(text: str) -> str:
 
 def sanitize_line(text: str) -> str:
     """:func:`sanitize` for text that must stay on one line (names, paths, titles):
-    newlines and tabs become visible too (U+2424, U+2409)."""
+    newlines, Unicode's line and paragraph separators (which ``str.splitlines`` and many
+    viewers break at) and tabs become visible too (U+2424, U+2409)."""
     text = sanitize(text)
-    if "\n" in text or "\t" in text:
-        text = _LINE_BREAKS.sub(lambda m: "\u2424" if m.group() == "\n" else "\u2409", text)
+    if _LINE_BREAKS.search(text):
+        text = _LINE_BREAKS.sub(lambda m: "\u2409" if m.group() == "\t" else "\u2424", text)
     return text
 
 
