@@ -1084,3 +1084,34 @@ def test_ctrl_c_during_a_parallel_build_ends_quietly(tmp_path: Path) -> None:
     while _processes_mentioning(str(vault)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _processes_mentioning(str(vault)) == []
+
+
+def test_a_listing_digest_depends_on_its_values_only(tmp_path: Path) -> None:
+    """Equal listings have equal digests, however their objects are shared (a listing sent
+    back by the background child is a copy; the notes to parse hold references)."""
+    import pickle
+
+    from aikb.index import _digest
+
+    listing = scan(_listing_vault(tmp_path / "vault"))
+    copy = pickle.loads(pickle.dumps(listing))
+    held = [(path, *stamp) for path, stamp in copy.notes.items()]  # more references
+    assert held and copy == listing
+    assert _digest(copy) == _digest(listing) == _digest(scan(tmp_path / "vault"))
+    changed = dict(listing.notes)
+    changed["f0/g0/n0.md"] = (changed["f0/g0/n0.md"][0] + 1, changed["f0/g0/n0.md"][1])
+    assert _digest(listing._replace(notes=changed)) != _digest(listing)
+
+
+def test_the_command_after_an_edit_finds_the_index_up_to_date(tmp_path: Path) -> None:
+    vault = tmp_path / "vault"
+    shutil.copytree(BUNDLED, vault)
+    env = {**os.environ, "AIKB_CACHE_DIR": str(tmp_path / "cache")}
+    assert _run(vault, "index", env=env).returncode == 0
+    touch(vault / "Tokens.md", "# Tokens\nEdited, see [[Temperature]].\n")
+    assert _run(vault, "show", "tokens", env=env).returncode == 0  # updates the index
+    path = database_path(vault, tmp_path / "cache")
+    listing, changes = survey(vault, path)
+    assert listing is None and changes is not None and changes.todo is None
+    result = _run(vault, "index", env=env)
+    assert result.stderr.startswith("aikb: index up to date")

@@ -1396,8 +1396,14 @@ def _digest(listing: Listing) -> str:
 
     Listing order counts: the same files listed in another order only cost one update
     that finds nothing to parse.
+
+    Marshal format 2, not the default: from format 3 on, an object referenced more than
+    once at the time is written as a back-reference, so equal listings gave different
+    bytes depending on what else held their objects (after an edit, the notes to parse
+    did), and the command after every edit rewrote the index for nothing.
     """
-    data = marshal.dumps((listing.notes, listing.attachments, [str(p) for p in listing.problems]))
+    items = (listing.notes, listing.attachments, [str(p) for p in listing.problems])
+    data = marshal.dumps(items, 2)
     return hashlib.blake2b(data, digest_size=20).hexdigest()
 
 
