@@ -511,8 +511,12 @@ def test_survey_leaves_the_listing_out_when_the_index_holds_it(tmp_path: Path) -
     report = index.sync(listing=listing, changes=changes)
     assert (report.total, report.parsed) == (len(scan(vault).notes), 0)
     touch(vault / "Tokens.md", "# Tokens\nEdited.\n")
-    listing, changes = survey(vault, path)
-    assert listing == scan(vault) and changes is not None and changes.todo is not None
+    listing, changes = survey(vault, path)  # the changes stand for the listing
+    assert listing is None and changes is not None
+    assert [f.path for f in changes.todo or []] == ["Tokens.md"]
+    assert changes.notes == len(scan(vault).notes)
+    assert index.sync(listing=listing, changes=changes).parsed == 1
+    assert Index.open(vault, path).sync().parsed == 0  # it saved the listing's digest
     assert survey(vault, None) == (scan(vault), None)
 
 
@@ -571,15 +575,47 @@ def test_stale_background_changes_are_not_trusted(tmp_path: Path) -> None:
     assert index.sync(changes=unchanged).parsed == 1  # no listing given: it lists itself
 
 
-def test_changes_without_their_listing_are_not_applied_to_another(tmp_path: Path) -> None:
-    """Changes handed to a sync that lists the files itself belong to an older listing:
-    the sync compares again, so an edit made since is not lost."""
+def test_changes_without_their_listing_bring_the_index_to_that_listing(tmp_path: Path) -> None:
+    """Changes handed to a sync without their listing stand for it: the index saves that
+    listing's digest, so an edit made after it is found by the next sync, not lost."""
     vault, path = _indexed_copy(tmp_path)
     touch(vault / "Tokens.md", "# Tokens\nFirst edit.\n")
+    (vault / "pic.png").write_bytes(b"png")
     changes = changes_since(path, vault, scan(vault))
     touch(vault / "Embeddings.md", "# Embeddings\nSecond edit.\n")
     index = Index.open(vault, path)
-    assert index.sync(changes=changes).parsed == 2
+    assert index.sync(changes=changes).parsed == 1
+    assert index.sync().parsed == 1  # the second edit
+    assert Index.open(vault, path).sync().parsed == 0
+    fresh = Index.open(vault, None)
+    fresh.sync()
+    assert list(index.concepts()) == list(fresh.concepts())
+    assert list(index.all_links()) == list(fresh.all_links())
+
+
+def test_changes_made_stale_while_waiting_for_the_lock_are_compared_again(
+    tmp_path: Path,
+) -> None:
+    """Changes without their listing, found stale once the write lock is held (another
+    process saved an update in between): the sync lists and compares again itself."""
+    vault, path = _indexed_copy(tmp_path)
+    touch(vault / "Tokens.md", "# Tokens\nFirst edit.\n")
+    changes = changes_since(path, vault, scan(vault))
+    assert changes is not None and changes.todo
+    index = Index.open(vault, path)
+    begin = index._begin_write
+
+    def another_process_first(waiting: object) -> None:
+        touch(vault / "New idea.md", "# New idea\n[[Tokens]]\n")
+        Index.open(vault, path).sync()  # brings the index past the changes' listing
+        touch(vault / "Embeddings.md", "# Embeddings\nEdited after the comparison.\n")
+        begin(waiting)  # type: ignore[arg-type]
+
+    index._begin_write = another_process_first  # type: ignore[method-assign]
+    report = index.sync(changes=changes)
+    assert report.parsed == 1  # Embeddings, found by listing again; not Tokens, not New idea
+    assert report.total == len(scan(vault).notes) == changes.notes + 1
+    assert [hit[0] for hit in index.fulltext(stems("edited after"))] == ["Embeddings#Embeddings"]
     assert Index.open(vault, path).sync().parsed == 0
 
 
