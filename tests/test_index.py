@@ -937,30 +937,47 @@ def _processes_mentioning(marker: str) -> list[int]:
     return found
 
 
-@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs Linux /proc")
-def test_workers_end_when_the_build_is_killed(tmp_path: Path) -> None:
-    vault = tmp_path / "killed-build-vault"
+PARALLEL_BUILD = pytest.mark.skipif(
+    not Path("/proc/self/cmdline").exists() or (os.cpu_count() or 1) < 2,
+    reason="needs Linux /proc and two cores (one worker process per core)",
+)
+
+
+def _parallel_build(tmp_path: Path, **options: object) -> tuple[Path, subprocess.Popen[str]]:
+    """``aikb index`` started on a new 3,000-note vault, once its worker processes run."""
+    vault = tmp_path / "parallel-build-vault"
     vault.mkdir()
     paragraph = "Words about context windows and [[other]] notes, again and again. " * 40
     for number in range(3000):
         (vault / f"n{number}.md").write_text(f"# N{number}\n{paragraph}\n", encoding="utf-8")
     env = {**os.environ, "AIKB_CACHE_DIR": str(tmp_path / "cache")}
-    build = subprocess.Popen(
+    build: subprocess.Popen[str] = subprocess.Popen(  # type: ignore[call-overload]
         [sys.executable, "-m", "aikb", "--vault", str(vault), "index"],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        text=True,
+        **options,
     )
     deadline = time.monotonic() + 60
-    while len(_processes_mentioning(str(vault))) < 2 and time.monotonic() < deadline:
+    while len(_processes_mentioning(str(vault))) < 3 and time.monotonic() < deadline:
         time.sleep(0.05)  # until the worker processes run
     assert build.poll() is None, "the build ended before its workers could be seen"
-    build.kill()  # SIGKILL: the parent cannot clean up
-    build.wait()
+    return vault, build
+
+
+def _no_process_left(vault: Path) -> bool:
     deadline = time.monotonic() + 10
     while _processes_mentioning(str(vault)) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _processes_mentioning(str(vault)) == []
+    return _processes_mentioning(str(vault)) == []
+
+
+@PARALLEL_BUILD
+def test_workers_end_when_the_build_is_killed(tmp_path: Path) -> None:
+    vault, build = _parallel_build(tmp_path, stderr=subprocess.DEVNULL)
+    build.kill()  # SIGKILL: the parent cannot clean up
+    build.wait()
+    assert _no_process_left(vault)
 
 
 def test_snippet_finds_the_word_the_index_matched_by_its_stem_prefix() -> None:
@@ -1088,38 +1105,19 @@ def test_a_database_that_cannot_be_deleted_is_reported_not_raised(tmp_path: Path
     remove_database(tmp_path / "never-there.sqlite3")  # nothing to delete is fine
 
 
-@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs Linux /proc")
+@PARALLEL_BUILD
 def test_ctrl_c_during_a_parallel_build_ends_quietly(tmp_path: Path) -> None:
     """The terminal sends SIGINT to every process of the command, workers included."""
     import signal
 
-    vault = tmp_path / "interrupted-build-vault"
-    vault.mkdir()
-    paragraph = "Words about context windows and [[other]] notes, again and again. " * 40
-    for number in range(3000):
-        (vault / f"n{number}.md").write_text(f"# N{number}\n{paragraph}\n", encoding="utf-8")
-    env = {**os.environ, "AIKB_CACHE_DIR": str(tmp_path / "cache")}
-    build = subprocess.Popen(
-        [sys.executable, "-m", "aikb", "--vault", str(vault), "index"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
-    )
-    deadline = time.monotonic() + 60
-    while len(_processes_mentioning(str(vault))) < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)  # until the worker processes run
-    assert build.poll() is None, "the build ended before its workers could be seen"
+    # Its own process group, as a terminal's foreground job.
+    vault, build = _parallel_build(tmp_path, stderr=subprocess.PIPE, start_new_session=True)
     time.sleep(0.3)  # the workers are parsing
     os.killpg(build.pid, signal.SIGINT)
     _, stderr = build.communicate(timeout=30)
     assert build.returncode == 130
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
-    deadline = time.monotonic() + 10
-    while _processes_mentioning(str(vault)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _processes_mentioning(str(vault)) == []
+    assert _no_process_left(vault)
 
 
 def test_a_listing_digest_depends_on_its_values_only(tmp_path: Path) -> None:
