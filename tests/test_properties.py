@@ -174,6 +174,8 @@ def _indexed_tokens(tokens: list[Token]) -> list[tuple[object, ...]]:
 
 
 FRAGMENTS = [
+    "[^1]",
+    "[^1]: f [[a]]",
     "[a b](x%20y.md#Part)",
     "![i](p.png)",
     "[ref]",
@@ -286,6 +288,8 @@ BLOCK_LINES = [
     "a | b\n--|--\n[[c]] | d",
     "[ref]: r.md",
     "[ref]",
+    "[^n]: note [[a]]\n    more [[c]]",
+    "[^n]",
     "text [[a]] ^id",
 ]
 BLOCK_CONTEXTS = ["{}", "para\n{}", "para\n\n{}", "- item\n  {}", "> {}", "1. x\n\n   {}"]
@@ -304,7 +308,12 @@ def test_lean_parser_starts_every_kind_of_block_the_display_parser_starts(
 
 
 def _children(tokens: list[Token]) -> list[tuple[object, ...]]:
-    return [(t.type, t.content, t.markup, t.meta) for t in tokens]
+    # A footnote reference's subId counts the references to its footnote in the parse
+    # environment, which parsing the same inline text again counts on from.
+    return [
+        (t.type, t.content, t.markup, {k: v for k, v in t.meta.items() if k != "subId"})
+        for t in tokens
+    ]
 
 
 @settings(max_examples=300, deadline=None)

@@ -145,3 +145,21 @@ def test_a_long_link_keeps_its_line_number_at_any_width(aikb: Runner, tmp_path: 
         assert max(len(line) for line in lines) <= int(width)
         backlink = next(line for line in lines if "←" in line)
         assert backlink.rstrip().endswith("b.md:1")
+
+
+def test_footnotes_show_numbered_where_they_are_written() -> None:
+    out = render(
+        "Claim[^b] then[^a] and again[^b], undefined[^none].\n\n"
+        "[^a]: Second, see [[Other]].\n"
+        "[^b]: First.\n"
+        "[^orphan]: Never referred to.\n"
+    )
+    first, *rest = [line.strip() for line in out.splitlines() if line.strip()]
+    assert first == "Claim¹ then² and again¹, undefined[^none]."
+    assert rest == ["² Second, see Other.", "¹ First.", "[^orphan] Never referred to."]
+
+
+def test_footnote_labels_are_data(aikb: Runner, tmp_path: Path) -> None:
+    (tmp_path / "N.md").write_text("x[^\x1b[31m]\n\n[^\x1b[31m]: y\n[^\x1b]0;t\x07]: z\n")
+    result = aikb("show", "N", "--no-pager", vault=tmp_path)
+    assert result.exit_code == 0 and "\x1b" not in result.stdout and "\x07" not in result.stdout

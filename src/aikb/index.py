@@ -48,7 +48,7 @@ def split_headings(stored: str) -> tuple[str, ...]:
     return tuple(stored.split(HEADING_SEPARATOR)) if stored else ()
 
 
-SCHEMA_VERSION = "12"
+SCHEMA_VERSION = "13"
 LOCK_WAIT = 60
 """Seconds to wait for another process that is updating the index (then: in memory)."""
 LINK_PART = 5000

@@ -28,6 +28,7 @@ class NoteMarkdown(Markdown):
         "embed",
         "math",
         "mark",
+        "footnote",
     }
 
     def __init__(self, markup: str, context: RenderContext | None = None, **options: Any) -> None:

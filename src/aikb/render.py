@@ -10,7 +10,9 @@ Markdown), fed with tokens from aikb's own parser, rewritten here first: wikilin
 their label (or target), unresolved ones in red; embeds are transcluded as quotes;
 comments and block ids vanish; inline HTML tags vanish but the words inside them stay;
 unknown tags show literally; a single line break stays a line break, as in Obsidian's
-default reading view.
+default reading view; footnote references show as superscript numbers, counted in the
+order of first reference as Obsidian's reading view counts them, and each footnote stays
+where it is written, after its number.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ THEME = Theme(
         "markdown.embed": "dim italic",
         "markdown.math": "italic cyan",
         "markdown.mark": "black on yellow",
+        "markdown.footnote": "cyan",
         "aikb.title": "bold",
         "aikb.crumb": "dim",
         "aikb.meta": "dim",
@@ -217,14 +220,24 @@ class RenderContext:
 
 def rewrite(tokens: list[Token], context: RenderContext) -> list[Token]:
     """Turn Obsidian tokens into ones rich's Markdown renderer understands (see module doc)."""
+    numbers = _footnote_numbers(tokens)
     out: list[Token] = []
+    footnote: str | None = None  # the mark of the footnote definition being entered
     index = 0
     while index < len(tokens):
         token = tokens[index]
         kind = token.type
-        if kind in ("comment_block",):
+        if kind in ("comment_block", "footnote_reference_close"):
             index += 1
             continue
+        if kind == "footnote_reference_open":
+            footnote = _footnote_mark(numbers, str(token.meta.get("label", "")))
+            index += 1
+            continue
+        if kind == "inline" and footnote is not None:
+            mark = make_token("footnote", "footnote", 0, footnote + " ")
+            token.children = [mark, *(token.children or [])]
+            footnote = None
         if kind == "html_block":
             text = _html_to_text(token.content)
             if text.strip():
@@ -324,11 +337,37 @@ def _html_to_text(html: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
+_SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _footnote_numbers(tokens: list[Token]) -> dict[str, int]:
+    """Footnote label -> its number, counted from 1 in the order of first reference (as
+    Obsidian's reading view numbers them; the footnote plugin's ``id`` counts from 0)."""
+    numbers: dict[str, int] = {}
+    for token in tokens:
+        for child in token.children or ():
+            if child.type == "footnote_ref":
+                numbers.setdefault(str(child.meta.get("label")), int(child.meta["id"]) + 1)
+    return numbers
+
+
+def _footnote_mark(numbers: dict[str, int], label: str) -> str:
+    """How a footnote reference or definition shows: its number in superscript digits,
+    or, for a definition nothing refers to, its label as written (``[^label]``)."""
+    number = numbers.get(label)
+    return str(number).translate(_SUPERSCRIPTS) if number else f"[^{sanitize_line(label)}]"
+
+
 def _rewrite_inline(children: list[Token], context: RenderContext) -> list[Token]:
     out: list[Token] = []
     for position, child in enumerate(children):
         kind = child.type
-        if kind == "text":
+        if kind == "footnote":  # the mark rewrite() puts before a footnote's text
+            out.append(child)
+        elif kind == "footnote_ref":
+            number = str(int(child.meta["id"]) + 1).translate(_SUPERSCRIPTS)
+            out.append(make_token("footnote", "footnote", 0, number))
+        elif kind == "text":
             content = child.content
             if position == len(children) - 1:
                 content = _BLOCK_ID_END.sub("", content)

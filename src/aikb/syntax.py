@@ -48,6 +48,7 @@ _STARTS = {
     "tag": "#",
     "link": "[",
     "image": "!",
+    "footnote_ref": "[",
     "autolink": "<",
     "html_inline": "<",
 }
@@ -62,6 +63,7 @@ _BLOCK_STARTS: dict[str, str | None] = {
     "blockquote": ">",
     "hr": "*-_",
     "list": "*-+0123456789",
+    "footnote_def": "[",
     "reference": "[",
     "html_block": "<",
     "heading": "#",
@@ -88,10 +90,15 @@ def parser(lean: bool = False) -> MarkdownIt:
     # Imported here: modules that only need split_wikilink stay free of markdown_it.
     from markdown_it import MarkdownIt, rules_inline
     from mdit_py_plugins.dollarmath import dollarmath_plugin
+    from mdit_py_plugins.footnote import footnote_plugin
 
     md = MarkdownIt("commonmark", {"html": True, "typographer": False})
     md.enable(["table", "strikethrough"])
     dollarmath_plugin(md, allow_space=False, allow_digits=False, double_inline=True)
+    # Footnotes (``[^1]`` and ``[^1]: text``) stay where they are written, so their links
+    # keep their lines and sections. Inline footnotes (``^[text]``) stay text: the plugin
+    # would take their content out of the line it is on.
+    footnote_plugin(md, inline=False, move_to_end=False)
     md.inline.ruler.at("math_inline", _math_inline)  # the plugin's misreads "$x$" at pos 0
     # Obsidian starts a $$ block on the line after text too: let it interrupt a paragraph.
     rules = md.block.ruler.__rules__
