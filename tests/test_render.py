@@ -163,3 +163,33 @@ def test_footnote_labels_are_data(aikb: Runner, tmp_path: Path) -> None:
     (tmp_path / "N.md").write_text("x[^\x1b[31m]\n\n[^\x1b[31m]: y\n[^\x1b]0;t\x07]: z\n")
     result = aikb("show", "N", "--no-pager", vault=tmp_path)
     assert result.exit_code == 0 and "\x1b" not in result.stdout and "\x07" not in result.stdout
+
+
+BIG_NOTE = """# Big
+
+## Attention
+Introduced in 2014[^bahdanau], scaled in 2017[^vaswani]. Code: `[^code]`.
+
+## Context window
+The limit[^vaswani] of what a model reads.
+
+## Notes
+[^bahdanau]: Bahdanau et al., 2014.
+[^vaswani]: Vaswani et al., 2017.
+[^code]: Only named inside code.
+"""
+
+
+def test_a_section_shows_the_footnotes_its_note_keeps_at_the_end(
+    aikb: Runner, tmp_path: Path
+) -> None:
+    (tmp_path / "Big.md").write_text(BIG_NOTE, encoding="utf-8")
+    shown = aikb("show", "context window", "--no-pager", vault=tmp_path).stdout
+    assert "The limit¹ of what a model reads." in shown
+    assert "¹ Vaswani et al., 2017." in shown and "Bahdanau" not in shown
+    shown = aikb("show", "attention", "--no-pager", vault=tmp_path).stdout
+    assert "Introduced in 2014¹, scaled in 2017²." in shown
+    assert "¹ Bahdanau et al., 2014." in shown and "² Vaswani et al., 2017." in shown
+    assert "Only named inside code" not in shown  # a reference in code is not one
+    as_json = aikb("show", "attention", "--json", vault=tmp_path).stdout
+    assert "Bahdanau et al." not in as_json  # the JSON content is the section's own source

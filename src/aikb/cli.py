@@ -434,7 +434,7 @@ def show(
 
             print_json(show_json(concept, content, links, backlinks))
             return
-        from aikb.render import RenderContext, ShowView
+        from aikb.render import RenderContext, ShowView, with_footnotes
 
         titles = {}
         for item in links:
@@ -451,7 +451,9 @@ def show(
                     seen.add(item.resolved)
                     target = index.concept(item.resolved)
                     if target:
-                        expanded.append((target, index.content(target)))
+                        text = with_footnotes(index.content(target), index.footnotes(target))
+                        expanded.append((target, text))
+        content = with_footnotes(content, index.footnotes(concept))
         emit(ShowView(concept, content, links, backlinks, titles, context, expanded), no_pager)
 
 

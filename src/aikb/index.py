@@ -1025,6 +1025,40 @@ class Index:
         first = self.body_line(concept.note) if concept.is_note else concept.line
         return self.lines(concept.note, first, concept.end_line).strip("\n")
 
+    def footnotes(self, concept: Concept) -> str:
+        """The Markdown of the footnote definitions (``[^1]: ...``) a section refers to but
+        that are written elsewhere in its note, in file order, for showing after the
+        section (one big note with its footnotes at the end is how many vaults keep them);
+        ``""`` for a note, or a section that refers to none. Parses the note's body with
+        the display parser when the section holds ``[^`` at all."""
+        if concept.is_note or "[^" not in self.content(concept):
+            return ""
+        from aikb.syntax import parser
+
+        base = self.body_line(concept.note)
+        body = self.lines(concept.note, base, len(self.file_lines(concept.note)))
+        inside = range(concept.line, concept.end_line + 1)
+        referred: set[str] = set()
+        written: dict[str, tuple[int, int]] = {}  # label -> its first definition's lines
+        for token in parser().parse(body, {}):
+            if token.map is None:
+                continue
+            if token.type == "footnote_reference_open":
+                label = str(token.meta.get("label"))
+                written.setdefault(label, (token.map[0] + base, token.map[1] - 1 + base))
+            elif token.type == "inline" and token.map[0] + base in inside:
+                referred.update(
+                    str(child.meta.get("label"))
+                    for child in token.children or ()
+                    if child.type == "footnote_ref"
+                )
+        outside = sorted(
+            lines
+            for label, lines in written.items()
+            if label in referred and lines[0] not in inside
+        )
+        return "\n".join(self.lines(concept.note, first, last) for first, last in outside)
+
     def own_text(self, concept_id: str) -> str:
         """The text a concept holds before its first subsection (for snippets); when that is
         blank, its whole text, subsections included."""
