@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,6 +101,24 @@ def test_broken_config_is_exit_2(aikb: Runner, tmp_path: Path) -> None:
     result = aikb("list", env={"AIKB_CONFIG": str(config)})
     assert result.exit_code == 2
     assert "invalid config file" in result.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_a_config_path_that_is_not_a_file_is_exit_2(tmp_path: Path, kind: str) -> None:
+    config = tmp_path / "config.toml"
+    os.mkfifo(config) if kind == "fifo" else config.mkdir()
+    result = subprocess.run(  # a hang fails on the timeout
+        [sys.executable, "-m", "aikb", "list"],
+        env={**os.environ, "AIKB_CONFIG": str(config)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("aikb: cannot read config file ")
+    assert len(result.stderr.splitlines()) == 1
 
 
 def test_environment_vault(aikb: Runner, seed_dir: Path) -> None:
@@ -389,3 +410,36 @@ def test_a_warning_to_an_unwritable_stderr_does_not_cost_the_data(tmp_path: Path
         )
     assert shown.returncode == 0  # the closest match is shown; its warning is lost
     assert "Alpha" in shown.stdout
+
+
+def test_ctrl_c_while_the_command_loads_ends_quietly() -> None:
+    """A Ctrl-C that lands while typer and rich are still being imported."""
+    code = (
+        "import sys\n"
+        "class Interrupted:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'aikb.cli':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Interrupted())\n"
+        "import aikb.__main__\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (result.returncode, result.stderr) == (130, "\n")
+
+
+def test_a_progress_bar_is_erased_however_the_command_ends() -> None:
+    """Ctrl-C mid-build left the bar drawn and the terminal's cursor hidden."""
+    import typer
+    from typer.core import TyperCommand
+
+    from aikb.cli import _ProgressBar
+
+    ctx = typer.Context(TyperCommand("index"))
+    bar = _ProgressBar(ctx)
+    bar(100, 1000)
+    drawn = bar._bar
+    assert drawn is not None and drawn.live.is_started
+    ctx.close()  # what click does as the command ends, by an exception too
+    assert not drawn.live.is_started

@@ -410,8 +410,10 @@ def test_background_listing_equals_scan(tmp_path: Path, monkeypatch: pytest.Monk
         return real_fork()
 
     monkeypatch.setattr(os, "fork", counting_fork, raising=False)
+    before = _child_pids()
     assert in_background(lambda: scan(vault))() == expected
     assert len(forks) == (1 if sys.platform.startswith("linux") else 0)
+    assert _child_pids() == before  # the child was reaped, not left a zombie
 
 
 def test_background_listing_survives_a_failing_child(
@@ -1149,3 +1151,59 @@ def test_the_command_after_an_edit_finds_the_index_up_to_date(tmp_path: Path) ->
     assert listing is None and changes is not None and changes.todo is None
     result = _run(vault, "index", env=env)
     assert result.stderr.startswith("aikb: index up to date")
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="sends SIGINT to a process group")
+def test_ctrl_c_while_waiting_for_the_write_lock_ends_at_once(tmp_path: Path) -> None:
+    import signal
+    import sqlite3
+
+    vault = tmp_path / "vault"
+    shutil.copytree(BUNDLED, vault)
+    env = {**os.environ, "AIKB_CACHE_DIR": str(tmp_path / "cache")}
+    assert _run(vault, "index", env=env).returncode == 0
+    touch(vault / "Tokens.md", "# Tokens\nEdited.\n")
+    holder = sqlite3.connect(database_path(vault, tmp_path / "cache"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another aikb, updating the index
+    try:
+        waiter = subprocess.Popen(
+            [sys.executable, "-m", "aikb", "--vault", str(vault), "show", "tokens"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        assert waiter.stderr is not None
+        assert "waiting for it" in waiter.stderr.readline()
+        os.killpg(waiter.pid, signal.SIGINT)
+        start = time.monotonic()
+        waiter.wait(timeout=30)
+        assert time.monotonic() - start < 5 and waiter.returncode == 130
+        assert "Traceback" not in waiter.stderr.read()
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+def _report_sigint_blocked(pipe: object) -> None:
+    import signal
+
+    pipe.send(signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "pthread_sigmask"), reason="POSIX")
+def test_parse_workers_start_with_ctrl_c_held_back() -> None:
+    """A worker interrupted before it sets SIGINT aside printed its own traceback."""
+    import multiprocessing
+    import signal
+
+    from aikb.build import _sigint_blocked
+
+    reader, writer = multiprocessing.Pipe(duplex=False)
+    with _sigint_blocked():
+        process = multiprocessing.Process(target=_report_sigint_blocked, args=(writer,))
+        process.start()
+    assert reader.recv() is True
+    process.join()
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # restored here

@@ -1,5 +1,5 @@
 """``python -m aikb``: the same as the ``aikb`` command."""
 
-from aikb.cli import main
+from aikb.launch import main
 
 main()

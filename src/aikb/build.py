@@ -7,6 +7,7 @@ with note-relative numbers where the database assigns ids (a concept is its note
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -213,9 +214,12 @@ def _worker(root: Path, batches: list[list[FileStat]], pipe: Connection) -> None
 
     Ctrl-C is left to the parent, which ends its workers as it stops: the terminal sends
     SIGINT to every process of the foreground group, and a worker interrupted on its own
-    would print a traceback of its own.
+    would print a traceback of its own. The worker starts with SIGINT blocked (see
+    :func:`_sigint_blocked`) and ignores it before unblocking it.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     watch_parent()
     try:
         with gc_paused():
@@ -253,7 +257,8 @@ def _in_workers(root: Path, batches: list[list[FileStat]], workers: int) -> Iter
             )
             pipes.append(reader)
             try:
-                process.start()
+                with _sigint_blocked():
+                    process.start()
             finally:
                 writer.close()  # only the worker writes: its end means EOF here
             processes.append(process)
@@ -272,6 +277,22 @@ def _in_workers(root: Path, batches: list[list[FileStat]], workers: int) -> Iter
             started.join()
         for reader in pipes:
             reader.close()
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Hold SIGINT back from this thread while the block runs (a Ctrl-C meanwhile arrives
+    after it): a worker process started here inherits the blocked signal, so it cannot be
+    interrupted before it has set SIGINT aside (see :func:`_worker`). Does nothing where
+    signal masks do not exist (Windows)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def prepare_all(

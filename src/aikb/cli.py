@@ -202,7 +202,7 @@ def open_index(
             try:
                 index = Index.open(root, path, threads=threads)
                 report = index.sync(
-                    progress=_progress(),
+                    progress=_progress(ctx),
                     waiting=waiting,
                     listing=listing,
                     full=full,
@@ -231,7 +231,7 @@ def open_index(
                     break
     if index is None:
         index = Index.open(root, None, threads=threads)
-        report = index.sync(progress=_progress(), listing=listing)
+        report = index.sync(progress=_progress(ctx), listing=listing)
     if not quiet:
         _print_problems([str(p) for p in report.problems])
     ctx.call_on_close(index.close)
@@ -245,27 +245,39 @@ def _print_problems(lines: list[str]) -> None:
         warn(f"warning: {len(lines) - MAX_WARNINGS} more problems not shown")
 
 
-def _progress() -> Any:
-    """A callback drawing a progress bar on stderr for big builds, only on a terminal."""
-    if not sys.stderr.isatty():
-        return None
-    state: dict[str, Any] = {}
+class _ProgressBar:
+    """A progress bar on stderr for big builds (500 notes or more), drawn from the first
+    call ``bar(done, total)``. :meth:`stop` erases it and shows the cursor again; the
+    command calls it however the build ends (Ctrl-C included), via ``ctx``."""
 
-    def update(done: int, total: int) -> None:
+    def __init__(self, ctx: typer.Context) -> None:
+        self._bar: Any = None
+        self._task: Any = None
+        ctx.call_on_close(self.stop)
+
+    def __call__(self, done: int, total: int) -> None:
         if total < 500:
             return
-        if "bar" not in state:
+        if self._bar is None:
             from rich.progress import Progress
 
-            bar = Progress(console=stderr(), transient=True)
-            bar.start()
-            state["bar"] = bar
-            state["task"] = bar.add_task("indexing notes", total=total)
-        state["bar"].update(state["task"], completed=done)
+            self._bar = Progress(console=stderr(), transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task("indexing notes", total=total)
+        self._bar.update(self._task, completed=done)
         if done >= total:
-            state["bar"].stop()
+            self.stop()
 
-    return update
+    def stop(self) -> None:
+        """Erase the bar, if one is drawn; safe to call more than once."""
+        if self._bar is not None:
+            bar, self._bar = self._bar, None
+            bar.stop()
+
+
+def _progress(ctx: typer.Context) -> _ProgressBar | None:
+    """A progress bar for a build, only when stderr is a terminal."""
+    return _ProgressBar(ctx) if sys.stderr.isatty() else None
 
 
 def plural(count: int, word: str) -> str:

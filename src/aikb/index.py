@@ -380,7 +380,7 @@ class Index:
             conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: big builds spill less
             if self._stamped():
                 return
-            conn.execute("BEGIN IMMEDIATE")
+            _begin_immediate(conn)
             with self._committed():
                 if not self._stamped():  # nobody created it while this one waited
                     for table in _TABLES:
@@ -625,16 +625,8 @@ class Index:
         if self.path is None:
             conn.execute("BEGIN IMMEDIATE")
             return
-        conn.execute("PRAGMA busy_timeout = 200")
         try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if not is_busy(exc):
-                raise
-            if waiting is not None:
-                waiting()
-            conn.execute(f"PRAGMA busy_timeout = {LOCK_WAIT * 1000}")
-            conn.execute("BEGIN IMMEDIATE")
+            _begin_immediate(conn, waiting)
         finally:
             conn.execute(f"PRAGMA busy_timeout = {READ_WAIT * 1000}")
 
@@ -1512,6 +1504,40 @@ class _DatabaseNames:
             "SELECT path FROM attachments WHERE path_key = ?", (path,)
         ).fetchone()
         return row[0] if row else None
+
+
+LOCK_POLL = 200
+"""Milliseconds of one wait for the write lock (see :func:`_begin_immediate`)."""
+
+
+def _begin_immediate(conn: sqlite3.Connection, waiting: Callable[[], None] | None = None) -> None:
+    """Start a write transaction, waiting up to :data:`LOCK_WAIT` seconds for another
+    process that holds the write lock (``waiting()`` is called once, when the wait
+    starts; then :class:`sqlite3.OperationalError` "database is locked" is raised).
+
+    The wait is made of :data:`LOCK_POLL` ms waits in SQLite, with Python running between
+    them: Python handles a signal only between its own steps, so one long wait in SQLite
+    ignored Ctrl-C until the other process was done. Leaves ``busy_timeout`` at
+    :data:`LOCK_POLL`.
+    """
+    import time
+
+    conn.execute(f"PRAGMA busy_timeout = {LOCK_POLL}")
+    deadline: float | None = None
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + LOCK_WAIT
+                if waiting is not None:
+                    waiting()
+            elif now >= deadline:
+                raise
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

@@ -115,9 +115,13 @@ def locate_vault(option: str | None, env: Mapping[str, str] | None = None) -> Pa
     return vault.absolute()
 
 
+CONFIG_LIMIT = 1 << 20
+"""Most bytes of a config file read (a vault path needs a few dozen)."""
+
+
 def _configured_vault(path: Path, required: bool = False) -> str | None:
     try:
-        raw = path.read_bytes()
+        raw = _read_bytes(str(path), CONFIG_LIMIT)  # a FIFO in its place is refused
     except FileNotFoundError:
         if required:
             raise ConfigError(f"config file not found: {path} (from AIKB_CONFIG)") from None
@@ -272,7 +276,12 @@ def in_background(work: Callable[[], _T]) -> Callable[[], _T]:
     started = _fork_if_safe(partial(_send_parts, whole, 1))
     if started is not None:
         child = ChildParts(whole, 1, *started)  # its one part: the result
-        return lambda: next(iter(child))
+
+        def received() -> _T:
+            [result] = child  # read to the end, which reaps the child
+            return result
+
+        return received
     found: list[_T] = []
     failed: list[BaseException] = []
 
