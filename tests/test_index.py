@@ -753,6 +753,52 @@ def test_words_of_deleted_notes_do_not_crowd_out_live_ones(aikb: Runner, tmp_pat
     assert found.stdout == fresh.stdout
 
 
+def test_a_live_word_behind_more_stale_forms_than_are_checked_at_once(
+    aikb: Runner, tmp_path: Path
+) -> None:
+    from aikb.index import MAX_CANDIDATES
+
+    stale = " ".join(f"quux{n:04d}" for n in range(MAX_CANDIDATES + 100))
+    (tmp_path / "Big.md").write_text(f"# Big\n{stale}\n", encoding="utf-8")
+    (tmp_path / "Live.md").write_text("# Live\nnothing yet\n", encoding="utf-8")
+    assert aikb("index", vault=tmp_path).exit_code == 0
+    (tmp_path / "Big.md").write_text("# Big\nnothing left\n", encoding="utf-8")
+    assert aikb("index", vault=tmp_path).exit_code == 0
+    touch(tmp_path / "Live.md", "# Live\nquuxzzz is the word\n")
+    found = aikb("search", "quux", "--json", vault=tmp_path)
+    fresh = aikb("--no-cache", "search", "quux", "--json", vault=tmp_path)
+    assert [hit["id"] for hit in json.loads(found.stdout)] == ["Live"]
+    assert found.stdout == fresh.stdout
+
+
+def test_words_no_longer_indexed_are_pruned_after_enough_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import aikb.index
+
+    vault = tmp_path / "vault"
+    shutil.copytree(BUNDLED, vault)
+    touch(vault / "Gone.md", "# Gone\nxylophonist quarterstaff\n")
+    index = Index.open(vault, tmp_path / "db.sqlite3")
+    index.sync()
+
+    def recorded(word: str) -> bool:
+        return bool(index.conn.execute("SELECT 1 FROM vocab WHERE term = ?", (word,)).fetchone())
+
+    assert recorded("xylophonist")
+    monkeypatch.setattr(aikb.index, "PRUNE_AFTER", 3)
+    needed = max(3, (len(scan(vault).notes) - 1) // 5)  # changed notes before a prune
+    (vault / "Gone.md").unlink()
+    index.sync()
+    assert recorded("xylophonist")  # 1 change counted: not pruned yet
+    others = sorted(path for path in vault.glob("*.md"))[: needed - 1]
+    for path in others:
+        touch(path, f"# {path.stem}\nEdited once.\n")
+    index.sync()
+    assert not recorded("xylophonist") and not recorded("quarterstaff")
+    assert recorded("edited")  # a word the same update wrote stays
+
+
 @pytest.mark.parametrize("cache", [[], ["--no-cache"]])
 def test_chinese_and_japanese_words_inside_runs(
     aikb: Runner, tmp_path: Path, cache: list[str]
@@ -1207,3 +1253,23 @@ def test_parse_workers_start_with_ctrl_c_held_back() -> None:
     assert reader.recv() is True
     process.join()
     assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # restored here
+
+
+@pytest.mark.parametrize("names", [("Note.md", "Note.MD"), ("Café.md", "Cafe\u0301.md")])
+def test_twin_files_of_one_note_id_keep_the_same_one_whatever_came_first(
+    aikb: Runner, tmp_path: Path, names: tuple[str, str]
+) -> None:
+    """Two files with one note id: the path sorted first is the note, as in a fresh
+    build, whichever file the index met first."""
+    first, second = names
+    (tmp_path / first).write_text("# First\n", encoding="utf-8")
+    assert aikb("index", vault=tmp_path).exit_code == 0
+    (tmp_path / second).write_text("# Second\n", encoding="utf-8")
+    for _ in range(2):  # the update that meets the twin, then one that changes nothing
+        cached = aikb("list", "--json", vault=tmp_path)
+        fresh = aikb("--no-cache", "list", "--json", vault=tmp_path)
+        assert cached.stdout == fresh.stdout
+        assert json.loads(cached.stdout)[0]["note"] == min(first, second)
+        checked = aikb("check", "--json", vault=tmp_path).stdout
+        assert checked == aikb("--no-cache", "check", "--json", vault=tmp_path).stdout
+        assert "duplicate note" in checked and max(first, second) in checked

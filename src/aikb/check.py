@@ -7,7 +7,8 @@ Findings, each tied to a note and a line:
 * ``ambiguous link``: a note name that several notes share, with the note chosen by the
   tie-break (see :mod:`aikb.graph`) and the others;
 * ``invalid front matter``, ``encoding`` and ``unreadable file`` problems met while loading,
-  and ``duplicate note`` for a file whose name differs from another's only in Unicode form;
+  and ``duplicate note`` for a file whose name differs from another's only in Unicode form
+  or in the case of ``.md`` (the file sorted first is the note);
 * ``duplicate alias``: one alias (compared like names, case-insensitively) on two notes;
 * ``orphan`` (only when asked): a note with no resolved link to or from another note.
 """
