@@ -128,6 +128,8 @@ def _configured_vault(path: Path, required: bool = False) -> str | None:
         return None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    if len(raw) >= CONFIG_LIMIT:
+        raise ConfigError(f"config file {path} is too large (1 MiB or more)")
     import tomllib
 
     try:
