@@ -105,7 +105,9 @@ def test_broken_config_is_exit_2(aikb: Runner, tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 @pytest.mark.parametrize("kind", ["fifo", "folder", "huge"])
-def test_a_config_that_is_not_a_small_file_is_one_line_and_exit_2(tmp_path: Path, kind: str) -> None:
+def test_a_config_that_is_not_a_small_file_is_one_line_and_exit_2(
+    tmp_path: Path, kind: str
+) -> None:
     config = tmp_path / "config.toml"
     if kind == "fifo":
         os.mkfifo(config)

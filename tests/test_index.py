@@ -1261,6 +1261,8 @@ def test_twin_files_of_one_note_id_keep_the_same_one_whatever_came_first(
 ) -> None:
     """Two files with one note id: the path sorted first is the note, as in a fresh
     build, whichever file the index met first."""
+    import unicodedata
+
     first, second = names
     (tmp_path / first).write_text("# First\n", encoding="utf-8")
     assert aikb("index", vault=tmp_path).exit_code == 0
@@ -1273,3 +1275,5 @@ def test_twin_files_of_one_note_id_keep_the_same_one_whatever_came_first(
         checked = aikb("check", "--json", vault=tmp_path).stdout
         assert checked == aikb("--no-cache", "check", "--json", vault=tmp_path).stdout
         assert "duplicate note" in checked and max(first, second) in checked
+        same_name = unicodedata.normalize("NFC", first) == unicodedata.normalize("NFC", second)
+        assert ("the same name in another Unicode form" in checked) == same_name

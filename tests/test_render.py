@@ -193,3 +193,19 @@ def test_a_section_shows_the_footnotes_its_note_keeps_at_the_end(
     assert "Only named inside code" not in shown  # a reference in code is not one
     as_json = aikb("show", "attention", "--json", vault=tmp_path).stdout
     assert "Bahdanau et al." not in as_json  # the JSON content is the section's own source
+
+
+def test_footnotes_brought_after_a_section_keep_their_form(aikb: Runner, tmp_path: Path) -> None:
+    """A footnote written indented (in a list) is not shown as code, a footnote cited by
+    a footnote comes along too, and a section embedded elsewhere brings its footnotes."""
+    (tmp_path / "Lists.md").write_text(
+        "# Lists\n\n## A\n\nSee[^n] and[^a].\n\n## B\n\n- item\n    - nested\n"
+        "        [^n]: deep nested def\n\n## End\n\n[^a]: A refers to B[^b].\n[^b]: B.\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "Other.md").write_text("# Other\n\n![[Lists#A]]\n", encoding="utf-8")
+    for term in ("Lists#A", "Other"):
+        shown = aikb("show", term, "--no-pager", vault=tmp_path).stdout
+        assert "See¹ and²." in shown and "¹ deep nested def" in shown
+        assert "² A refers to B³." in shown and "³ B." in shown
+        assert "[^" not in shown

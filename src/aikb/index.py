@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from aikb import __version__
 from aikb.model import NOTE_KIND, Backlink, Concept, Link, Problem, ResolvedLink
-from aikb.normalize import link_key, normalize_text
+from aikb.normalize import link_key, nfc, normalize_text
 from aikb.vault import UNREAD, FileStat, Listing, gc_paused, printable, read_text, scan
 
 if TYPE_CHECKING:
@@ -628,6 +628,8 @@ class Index:
     def _skip_twin(self, path: str, kept: str, note_id: str, report: SyncReport) -> None:
         """Report ``path`` as skipped: ``kept`` is the file of note ``note_id``."""
         message = f"same note id ({note_id}) as {kept}; skipped"
+        if nfc(path) == nfc(kept):
+            message += " (the same name in another Unicode form)"
         skipped = Problem(path, 0, message, "duplicate note")
         report.problems.append(skipped)
         self.conn.execute("INSERT INTO problems VALUES (NULL,?,?,?,?)", (*skipped,))
@@ -1048,31 +1050,44 @@ class Index:
         the display parser when the section holds ``[^`` at all."""
         if concept.is_note or "[^" not in self.content(concept):
             return ""
+        import textwrap
+
         from aikb.syntax import parser
 
         base = self.body_line(concept.note)
         body = self.lines(concept.note, base, len(self.file_lines(concept.note)))
-        inside = range(concept.line, concept.end_line + 1)
-        referred: set[str] = set()
         written: dict[str, tuple[int, int]] = {}  # label -> its first definition's lines
+        cited: list[tuple[int, str]] = []  # (line, label) of each reference
         for token in parser().parse(body, {}):
             if token.map is None:
                 continue
             if token.type == "footnote_reference_open":
                 label = str(token.meta.get("label"))
                 written.setdefault(label, (token.map[0] + base, token.map[1] - 1 + base))
-            elif token.type == "inline" and token.map[0] + base in inside:
-                referred.update(
-                    str(child.meta.get("label"))
+            elif token.type == "inline":
+                line = token.map[0] + base
+                cited.extend(
+                    (line, str(child.meta.get("label")))
                     for child in token.children or ()
                     if child.type == "footnote_ref"
                 )
+        inside = range(concept.line, concept.end_line + 1)
+        shown = {label for line, label in cited if line in inside}
+        wanted = [label for label in shown if label in written]
+        while wanted:  # and the footnotes those footnotes cite, and so on
+            first, last = written[wanted.pop()]
+            for line, label in cited:
+                if first <= line <= last and label not in shown:
+                    shown.add(label)
+                    wanted.append(label)
         outside = sorted(
-            lines
-            for label, lines in written.items()
-            if label in referred and lines[0] not in inside
+            lines for label, lines in written.items() if label in shown and lines[0] not in inside
         )
-        return "\n".join(self.lines(concept.note, first, last) for first, last in outside)
+        # Written inside a list or indented, a footnote is shown from its own left margin
+        # (four spaces or more would make it a code block).
+        return "\n".join(
+            textwrap.dedent(self.lines(concept.note, first, last)) for first, last in outside
+        )
 
     def own_text(self, concept_id: str) -> str:
         """The text a concept holds before its first subsection (for snippets); when that is
@@ -1103,7 +1118,8 @@ class Index:
     ) -> tuple[str, str, str] | None:
         """What an embed written in note ``source`` shows: ``(id, note, Markdown)``, or None.
 
-        A whole note, a section (heading and subsections), or one block; the id is the
+        A whole note, a section (heading and subsections, then the footnotes it cites
+        that its note keeps elsewhere: :meth:`footnotes`), or one block; the id is the
         concept's, or ``concept#^block`` for a block, so renderers can detect cycles.
         """
         if self._catalog is None:
@@ -1116,7 +1132,8 @@ class Index:
             text = self.block_text(concept.note, block)
             if text is not None:
                 return f"{concept.id}#^{block}", concept.note, text
-        return concept.id, concept.note, self.content(concept)
+        content, footnotes = self.content(concept), self.footnotes(concept)
+        return concept.id, concept.note, f"{content}\n\n{footnotes}" if footnotes else content
 
     # -- links -----------------------------------------------------------------------------
 
