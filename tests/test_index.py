@@ -1185,12 +1185,19 @@ def test_a_listing_digest_depends_on_its_values_only(tmp_path: Path) -> None:
     assert _digest(listing._replace(notes=changed)) != _digest(listing)
 
 
-def test_the_command_after_an_edit_finds_the_index_up_to_date(tmp_path: Path) -> None:
+def _edited_after_indexing(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A copy of the bundled vault indexed by ``aikb index``, then one note edited; and
+    the environment that finds its index."""
     vault = tmp_path / "vault"
     shutil.copytree(BUNDLED, vault)
     env = {**os.environ, "AIKB_CACHE_DIR": str(tmp_path / "cache")}
     assert _run(vault, "index", env=env).returncode == 0
     touch(vault / "Tokens.md", "# Tokens\nEdited, see [[Temperature]].\n")
+    return vault, env
+
+
+def test_the_command_after_an_edit_finds_the_index_up_to_date(tmp_path: Path) -> None:
+    vault, env = _edited_after_indexing(tmp_path)
     assert _run(vault, "show", "tokens", env=env).returncode == 0  # updates the index
     path = database_path(vault, tmp_path / "cache")
     listing, changes = survey(vault, path)
@@ -1204,11 +1211,7 @@ def test_ctrl_c_while_waiting_for_the_write_lock_ends_at_once(tmp_path: Path) ->
     import signal
     import sqlite3
 
-    vault = tmp_path / "vault"
-    shutil.copytree(BUNDLED, vault)
-    env = {**os.environ, "AIKB_CACHE_DIR": str(tmp_path / "cache")}
-    assert _run(vault, "index", env=env).returncode == 0
-    touch(vault / "Tokens.md", "# Tokens\nEdited.\n")
+    vault, env = _edited_after_indexing(tmp_path)
     holder = sqlite3.connect(database_path(vault, tmp_path / "cache"), isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another aikb, updating the index
     try:
