@@ -157,6 +157,9 @@ def test_footnotes_show_numbered_where_they_are_written() -> None:
     first, *rest = [line.strip() for line in out.splitlines() if line.strip()]
     assert first == "Claim¹ then² and again¹, undefined[^none]."
     assert rest == ["² Second, see Other.", "¹ First.", "[^orphan] Never referred to."]
+    empty = render("Claim[^e] here.\n\n[^e]:\n\nNext paragraph.\n")
+    lines = [line.strip() for line in empty.splitlines() if line.strip()]
+    assert lines == ["Claim¹ here.", "¹", "Next paragraph."]  # the mark stays its own
 
 
 def test_footnote_labels_are_data(aikb: Runner, tmp_path: Path) -> None:

@@ -227,7 +227,13 @@ def rewrite(tokens: list[Token], context: RenderContext) -> list[Token]:
     while index < len(tokens):
         token = tokens[index]
         kind = token.type
-        if kind in ("comment_block", "footnote_reference_close"):
+        if kind == "comment_block":
+            index += 1
+            continue
+        if kind == "footnote_reference_close":
+            if footnote is not None:  # an empty footnote: its mark alone
+                out.extend(_paragraph(footnote))
+                footnote = None
             index += 1
             continue
         if kind == "footnote_reference_open":
