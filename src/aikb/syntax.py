@@ -465,14 +465,23 @@ def _math_inline(state: StateInline, silent: bool) -> bool:
     return True
 
 
+_SCANNING = "aikb: looking for the end of a highlight"
+"""Key set in a parse's ``env`` while :func:`_highlight_end` scans (no highlight nests)."""
+
+
 def _highlight(state: StateInline, silent: bool) -> bool:
     """Obsidian's ``==highlighted text==``: ``highlight_open``, the inner tokens (links
-    inside still count), ``highlight_close``."""
+    inside still count), ``highlight_close``. It ends at the first ``==`` that is not
+    inside a code span, comment, link or other token of its own (see
+    :func:`_highlight_end`), so that it never changes what those are: the indexing
+    parser, which has no highlights, must find the same ones."""
     src, pos = state.src, state.pos
     if not src.startswith("==", pos) or pos + 2 >= state.posMax or src[pos + 2].isspace():
         return False
-    end = src.find("==", pos + 2, min(state.posMax, pos + MAX_LINK))
-    if end < 0 or src[end - 1].isspace():
+    if state.env.get(_SCANNING) or src.find("==", pos + 2, state.posMax) < 0:
+        return False
+    end = _highlight_end(state, pos + 2, min(state.posMax, pos + MAX_LINK))
+    if end < 0:
         return False
     if not silent:
         state.push("highlight_open", "mark", 1)
@@ -483,6 +492,26 @@ def _highlight(state: StateInline, silent: bool) -> bool:
         state.push("highlight_close", "mark", -1)
     state.pos = end + 2
     return True
+
+
+def _highlight_end(state: StateInline, start: int, limit: int) -> int:
+    """Where the highlight opened before ``start`` ends: the first ``==`` after a
+    non-space, stepping over whole tokens as markdown-it's link label search does
+    (``skipToken``), up to ``limit``; -1 if there is none. Leaves the state as it was."""
+    src = state.src
+    pos, pos_max, cache = state.pos, state.posMax, state.cache
+    state.pos, state.posMax, state.cache = start, limit, {}
+    state.env[_SCANNING] = True
+    try:
+        while state.pos < limit:
+            at = state.pos
+            if src.startswith("==", at) and at > start and not src[at - 1].isspace():
+                return at
+            state.md.inline.skipToken(state)
+        return -1
+    finally:
+        state.pos, state.posMax, state.cache = pos, pos_max, cache
+        del state.env[_SCANNING]
 
 
 def _bare_url(state: StateInline, silent: bool) -> bool:
