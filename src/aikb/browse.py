@@ -48,7 +48,7 @@ from aikb.errors import AikbError, NotFound, UsageError
 from aikb.index import Index
 from aikb.model import Backlink, Concept, ResolvedLink
 from aikb.normalize import sanitize
-from aikb.render import THEME, RenderContext, body_markdown, title_block, with_footnotes
+from aikb.render import THEME, RenderContext, body_markdown, title_block
 from aikb.search import Hit, lookup, search
 
 RESULT_LIMIT = 30
@@ -311,7 +311,7 @@ class BrowseApp(App[None]):
             if concept is None:
                 self.tell(f"{concept_id} is no longer in the vault", severity="warning")
                 return False
-            content = with_footnotes(self.index.content(concept), self.index.footnotes(concept))
+            content = self.index.shown_content(concept)
             links = self.index.links_from(concept)
             backlinks = self.index.backlinks(concept)
             titles = self._titles(links, backlinks)

@@ -446,7 +446,7 @@ def show(
 
             print_json(show_json(concept, content, links, backlinks))
             return
-        from aikb.render import RenderContext, ShowView, with_footnotes
+        from aikb.render import RenderContext, ShowView
 
         titles = {}
         for item in links:
@@ -463,10 +463,9 @@ def show(
                     seen.add(item.resolved)
                     target = index.concept(item.resolved)
                     if target:
-                        text = with_footnotes(index.content(target), index.footnotes(target))
-                        expanded.append((target, text))
-        content = with_footnotes(content, index.footnotes(concept))
-        emit(ShowView(concept, content, links, backlinks, titles, context, expanded), no_pager)
+                        expanded.append((target, index.shown_content(target)))
+        shown = index.shown_content(concept)
+        emit(ShowView(concept, shown, links, backlinks, titles, context, expanded), no_pager)
 
 
 @app.command()

@@ -587,10 +587,12 @@ class Index:
                 # the case of ".md"): the first path in sorted order is the note, whatever
                 # order the files came in, as in a full build.
                 other = taken.get(rows.id)
-                if other is None and not full:
-                    other = self._note_path(rows.id)
-                    if other is not None and rows.path < other:
-                        self._delete_note_file(other, rows, report)
+                stored = None if other is not None or full else self._stored_note(rows.id)
+                if stored is not None:
+                    nid, other = stored
+                    if rows.path < other:  # the new file is the note: the stored one goes
+                        self._delete_note(nid)
+                        self._skip_twin(other, rows.path, rows.id, report)
                         other = None
                 if other is not None:
                     self._skip_twin(rows.path, other, rows.id, report)
@@ -612,18 +614,10 @@ class Index:
             self._add_words(texts)
             report.relinked = self._resolve(affected, changed)
 
-    def _note_path(self, note_id: str) -> str | None:
-        """The file of the stored note with this id, if there is one."""
-        row = self.conn.execute("SELECT path FROM notes WHERE id = ?", (note_id,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def _delete_note_file(self, path: str, twin: Rows, report: SyncReport) -> None:
-        """Drop the stored note of ``path``, which the new file of ``twin`` (same note id,
-        sorted first) replaces; ``path`` is reported as the skipped twin."""
-        found = self.conn.execute("SELECT nid FROM notes WHERE path = ?", (path,)).fetchone()
-        if found is not None:
-            self._delete_note(found[0])
-        self._skip_twin(path, twin.path, twin.id, report)
+    def _stored_note(self, note_id: str) -> tuple[int, str] | None:
+        """``(nid, file path)`` of the stored note with this id, if there is one."""
+        row = self.conn.execute("SELECT nid, path FROM notes WHERE id = ?", (note_id,)).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
 
     def _skip_twin(self, path: str, kept: str, note_id: str, report: SyncReport) -> None:
         """Report ``path`` as skipped: ``kept`` is the file of note ``note_id``."""
@@ -1042,13 +1036,22 @@ class Index:
         first = self.body_line(concept.note) if concept.is_note else concept.line
         return self.lines(concept.note, first, concept.end_line).strip("\n")
 
-    def footnotes(self, concept: Concept) -> str:
+    def shown_content(self, concept: Concept) -> str:
+        """:meth:`content` as ``show``, ``browse`` and embeds display it: a section is
+        followed by the footnotes it cites that its note keeps elsewhere
+        (:meth:`footnotes`)."""
+        content = self.content(concept)
+        footnotes = self.footnotes(concept, content)
+        return f"{content}\n\n{footnotes}" if footnotes else content
+
+    def footnotes(self, concept: Concept, content: str | None = None) -> str:
         """The Markdown of the footnote definitions (``[^1]: ...``) a section refers to but
         that are written elsewhere in its note, in file order, for showing after the
         section (one big note with its footnotes at the end is how many vaults keep them);
         ``""`` for a note, or a section that refers to none. Parses the note's body with
-        the display parser when the section holds ``[^`` at all."""
-        if concept.is_note or "[^" not in self.content(concept):
+        the display parser when the section (``content``, if the caller has it) holds
+        ``[^`` at all."""
+        if concept.is_note or "[^" not in (content or self.content(concept)):
             return ""
         import textwrap
 
@@ -1132,8 +1135,7 @@ class Index:
             text = self.block_text(concept.note, block)
             if text is not None:
                 return f"{concept.id}#^{block}", concept.note, text
-        content, footnotes = self.content(concept), self.footnotes(concept)
-        return concept.id, concept.note, f"{content}\n\n{footnotes}" if footnotes else content
+        return concept.id, concept.note, self.shown_content(concept)
 
     # -- links -----------------------------------------------------------------------------
 
@@ -1298,22 +1300,21 @@ class Index:
             " ORDER BY stem, term LIMIT ? OFFSET ?"
         )
         end = stem_ + "\U0010ffff"
-        words = [r[0] for r in self.conn.execute(query, (stem_, end, MAX_FORMS + 1, 0))]
+        offset = 0
+        words = [r[0] for r in self.conn.execute(query, (stem_, end, MAX_CANDIDATES, offset))]
         if len(words) <= MAX_FORMS:
             return words
         live: list[str] = []
-        offset = 0
-        while len(live) < MAX_FORMS:
-            words = [r[0] for r in self.conn.execute(query, (stem_, end, MAX_CANDIDATES, offset))]
+        while True:
             for word in words:
                 if self.conn.execute("SELECT 1 FROM fts_terms WHERE term = ?", (word,)).fetchone():
                     live.append(word)
                     if len(live) == MAX_FORMS:
-                        break
+                        return live
             if len(words) < MAX_CANDIDATES:
-                break
+                return live
             offset += MAX_CANDIDATES
-        return live
+            words = [r[0] for r in self.conn.execute(query, (stem_, end, MAX_CANDIDATES, offset))]
 
     def _count_dropped(self, notes: int) -> None:
         """Count notes whose rows an update deleted (edited or gone), whose words may have

@@ -517,12 +517,6 @@ def title_block(concept: Concept) -> Group:
     return Group(*lines)
 
 
-def with_footnotes(content: str, footnotes: str) -> str:
-    """A section's Markdown followed by the footnotes it refers to that its note holds
-    elsewhere (:meth:`aikb.index.Index.footnotes`), so that they show, numbered, after it."""
-    return f"{content}\n\n{footnotes}" if footnotes else content
-
-
 def body_markdown(content: str, concept: Concept, context: RenderContext) -> NoteMarkdown:
     """The concept's body for display, without the line the title block already shows: a
     section's heading, or a note's leading ``# Title`` when it repeats the note's name."""
