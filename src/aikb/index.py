@@ -62,6 +62,7 @@ READ_WAIT = 5
 PRELOAD_LINKS = 2000
 """Re-resolving more links than this loads every heading at once rather than per note."""
 TEXT_CACHE = 256
+"""Note files kept in memory once read for display (a ``show`` reads a handful)."""
 MAX_FORMS = 64
 """At most this many indexed word forms stand for one query stem."""
 MAX_CANDIDATES = 512
@@ -72,7 +73,6 @@ PRUNE_AFTER = 500
 indexed (see :meth:`Index._count_dropped`)."""
 _WORDS = re.compile(r"[^\W_]+")
 """Words as SQLite's unicode61 tokenizer splits them (letters and digits)."""
-"""Note files kept in memory once read for display (a ``show`` reads a handful)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
