@@ -380,7 +380,9 @@ class Index:
             if mode is None or str(mode[0]).lower() != "wal":
                 raise sqlite3.DatabaseError("cannot switch to WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: big builds spill less
+            # 48 MiB: big builds spill less than with the default 2 MiB. A cold build of
+            # 10,000 notes took as long as with 64 MiB, and peaked at 188 MB, not 205.
+            conn.execute("PRAGMA cache_size = -49152")
             if self._stamped():
                 return
             _begin_immediate(conn)
