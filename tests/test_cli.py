@@ -317,6 +317,24 @@ def test_a_typo_shows_the_note_its_title_heading_and_hub_share_a_name_with(
     assert f"{note!r} also names 'AI concepts#{note}, " in result.stderr
 
 
+@pytest.mark.parametrize("cache", [True, False])
+def test_a_file_name_wins_over_another_notes_alias(
+    aikb: Runner, tmp_path: Path, cache: bool
+) -> None:
+    """Obsidian never lets an alias win over a file name: ``show Core`` is ``Core.md``
+    even where a note sorted before it has the alias ``Core`` (from the Obsidian help
+    vault, where ``Vault switcher`` was also an alias of ``Manage vaults``)."""
+    (tmp_path / "插件").mkdir()
+    (tmp_path / "插件" / "All.md").write_text("---\naliases: [Core]\n---\nall\n", "utf-8")
+    (tmp_path / "插件" / "Core.md").write_text("core\n", "utf-8")
+    (tmp_path / "A.md").write_text("---\naliases: [core]\n---\na\n", "utf-8")
+    args = ("show", "core", "--json")
+    result = aikb(*args, vault=tmp_path) if cache else aikb("--no-cache", *args, vault=tmp_path)
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["id"] == "插件/Core"
+    assert "'core' also names 'A', '插件/All'" in result.stderr
+
+
 @pytest.mark.parametrize("tag", ["", " ", "#"])
 def test_an_empty_tag_is_a_usage_error(aikb: Runner, tag: str) -> None:
     result = aikb("list", "--tag", tag)

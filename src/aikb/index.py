@@ -903,12 +903,14 @@ class Index:
     def by_name(self, key: str, limit: int = -1) -> list[tuple[Concept, str, str]]:
         """Concepts having a name with this :func:`~aikb.normalize.name_key`:
         ``(concept, name as written, kind)``, kind being ``name``, ``alias`` or ``heading``;
-        notes first, then higher headings, then by path and line; at most ``limit``."""
+        notes first, a note with this file name before one with it as an alias (as in
+        Obsidian, where no alias ever wins over a file name), then higher headings, then
+        by path and line; at most ``limit``."""
         out = []
         for name, cid, kind in self.conn.execute(
             "SELECT a.name, a.cid, a.kind FROM names a JOIN concepts c ON c.cid = a.cid"
             " JOIN notes n ON n.nid = a.nid WHERE a.key = ?"
-            " ORDER BY c.seq > 0, c.level, n.path, c.line LIMIT ?",
+            " ORDER BY c.seq > 0, a.kind != 'name', c.level, n.path, c.line LIMIT ?",
             (key, limit),
         ).fetchall():
             concept = self._by_cid(cid)
