@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import Result
 
 from aikb import __version__
 from aikb.errors import ConfigError, VaultError
@@ -468,3 +469,60 @@ def test_a_progress_bar_is_erased_however_the_command_ends() -> None:
     assert drawn is not None and drawn.live.is_started
     ctx.close()  # what click does as the command ends, by an exception too
     assert not drawn.live.is_started
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_a_link_to_a_missing_heading_or_block_still_reaches_its_note(
+    aikb: Runner, tmp_path: Path, cache: bool
+) -> None:
+    """As in Obsidian (found on its help vault): ``[[Target#Gone]]`` is broken, yet it
+    opens ``Target`` and is one of Target's backlinks; an embed of it shows nothing."""
+    (tmp_path / "Target.md").write_text("# Target\n\n## Real heading\n\ntext\n", "utf-8")
+    (tmp_path / "Source.md").write_text(
+        "See [[Target#Old heading]] and [[Target#^gone]].\n\n![[Target#Old heading]]\n", "utf-8"
+    )
+
+    def run(*args: str) -> Result:
+        return aikb(*args, vault=tmp_path) if cache else aikb("--no-cache", *args, vault=tmp_path)
+
+    target = json.loads(run("show", "Target", "--json").stdout)
+    assert [(b["source"], b["line"]) for b in target["backlinks"]] == [("Source", 1), ("Source", 3)]
+    source = json.loads(run("show", "Source", "--json").stdout)
+    assert [(x["resolved"], x["reason"]) for x in source["links"]] == [
+        ("Target", "missing heading"),
+        ("Target", "missing block"),
+        ("Target", "missing heading"),
+    ]
+    shown = run("show", "Source", "--no-pager")
+    assert "✗ Target#Old heading  (missing heading)" in shown.stdout
+    assert "Real heading" not in shown.stdout  # the embed transcludes nothing
+    listed = {row["id"]: row for row in json.loads(run("list", "--json").stdout)}
+    assert listed["Target"]["backlinks"] == 2 and listed["Target#Real heading"]["backlinks"] == 0
+    assert run("check", "--orphans", "--json").stdout.count('"orphan"') == 0
+    looked_up = run("show", "[[Target#Old heading]]", "--json")
+    assert looked_up.exit_code == 0 and json.loads(looked_up.stdout)["id"] == "Target"
+    assert "'[[Target#Old heading]]': missing heading in 'Target'; showing the note" in (
+        looked_up.stderr
+    )
+    assert run("check").exit_code == 1
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_a_link_to_a_note_is_no_backlink_of_a_heading_on_its_first_line(
+    aikb: Runner, tmp_path: Path, cache: bool
+) -> None:
+    """A note without front matter whose first line is a heading: the note and that
+    section both start on line 1, yet ``[[A]]`` is a backlink of the note only (the help
+    vault's ``Advanced formatting syntax#Tables`` listed links to its note)."""
+    (tmp_path / "A.md").write_text("## Intro\n\ntext\n\n## Next\n", "utf-8")
+    (tmp_path / "C.md").write_text("See [[A]] and [[A#Intro]].\n\nAlso [[A#Next]].\n", "utf-8")
+
+    def run(*args: str) -> Result:
+        return aikb(*args, vault=tmp_path) if cache else aikb("--no-cache", *args, vault=tmp_path)
+
+    intro = json.loads(run("show", "A#Intro", "--json").stdout)
+    assert [b["line"] for b in intro["backlinks"]] == [1]  # [[A#Intro]]; [[A]] is the note's
+    note = json.loads(run("show", "A", "--json").stdout)
+    assert [b["line"] for b in note["backlinks"]] == [1, 3]
+    listed = {row["id"]: row["backlinks"] for row in json.loads(run("list", "--json").stdout)}
+    assert (listed["A"], listed["A#Intro"], listed["A#Next"]) == (2, 1, 1)

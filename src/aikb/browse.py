@@ -531,14 +531,15 @@ def _entries(
 
 def _link_row(item: ResolvedLink, titles: dict[str, Concept]) -> Entry:
     """``→ title`` for a resolved link, ``✗ target (reason)`` for a broken one, ``↗ url``
-    for an external one, ``📎 path`` for an attachment; only the first can be followed."""
+    for an external one, ``📎 path`` for an attachment. Resolved links can be followed,
+    and broken ones whose note exists (a missing heading or block): to that note."""
     link = item.link
     line = Text(f" :{link.line}", "dim")
     if link.kind == "external":
         label = Text("↗ ", "blue")
         label.append_text(_plain(link.target, "blue"))
         return Entry(label, notice=f"external link: {link.target}")
-    if item.resolved:
+    if item.resolved and not item.reason:
         label = _target("→", item.resolved, titles, link.line)
         return Entry(label, target=item.resolved)
     if item.attachment:
@@ -551,6 +552,8 @@ def _link_row(item: ResolvedLink, titles: dict[str, Concept]) -> Entry:
     label.append_text(_plain(link.text, "red"))
     label.append(f" ({reason})", "red")
     label.append_text(line)
+    if item.resolved:  # the note is there, not the heading or block
+        return Entry(label, target=item.resolved)
     return Entry(label, notice=f"cannot follow {link.text}: {reason}")
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from aikb.index import Index
+    from aikb.search import Lookup
 
 app = typer.Typer(
     name="aikb",
@@ -238,6 +239,20 @@ def open_index(
     return index
 
 
+def _looked_up(index: "Index", term: str) -> "Lookup":
+    """:func:`aikb.search.lookup`, telling on stderr when the concept found is not quite
+    what ``term`` names: the closest match to it, or the note of a link whose heading or
+    block is missing. Raises :class:`~aikb.errors.NotFound` as lookup does."""
+    from aikb.search import lookup
+
+    found = lookup(index, term)
+    if found.how == "fuzzy":
+        warn(f"showing {found.concept.id!r}, the closest match to {term!r}")
+    if found.missing:
+        warn(f"{term!r}: {found.missing} in {found.concept.id!r}; showing the note")
+    return found
+
+
 def _print_problems(lines: list[str]) -> None:
     for line in lines[:MAX_WARNINGS]:
         warn(f"warning: {line}")
@@ -422,12 +437,8 @@ def show(
     """
     with reporting():
         index = open_index(ctx, preload=("aikb.search", "aikb.notemarkdown", "markdown_it"))
-        from aikb.search import lookup
-
-        found = lookup(index, term)
+        found = _looked_up(index, term)
         concept = found.concept
-        if found.how == "fuzzy":
-            warn(f"showing {concept.id!r}, the closest match to {term!r}")
         if found.others:
             others = ", ".join(repr(c.id) for c in found.others)
             more = f" and {found.more} more" if found.more else ""
@@ -459,7 +470,7 @@ def show(
         if expand:
             seen = {concept.id}
             for item in links:
-                if item.resolved and item.resolved not in seen:
+                if item.resolved and not item.reason and item.resolved not in seen:
                     seen.add(item.resolved)
                     target = index.concept(item.resolved)
                     if target:
@@ -659,12 +670,7 @@ def graph(
         if term is None:
             result = graphs.vault_graph(index)
         else:
-            from aikb.search import lookup
-
-            found = lookup(index, term)
-            if found.how == "fuzzy":
-                warn(f"showing {found.concept.id!r}, the closest match to {term!r}")
-            result = graphs.local_graph(index, found.concept, depth)
+            result = graphs.local_graph(index, _looked_up(index, term).concept, depth)
         if output is GraphFormat.json:
             print_json(graphs.to_json(result))
         elif output is GraphFormat.dot:
@@ -701,13 +707,10 @@ def mentions(
     with reporting():
         from aikb.errors import NotFound
         from aikb.mentions import mentions as find_mentions
-        from aikb.search import lookup
 
         index = open_index(ctx, preload=("aikb.render", "aikb.mentions", "markdown_it"))
-        found = lookup(index, term)
-        if found.how == "fuzzy":
-            warn(f"showing {found.concept.id!r}, the closest match to {term!r}")
-        result = find_mentions(index, found.concept, limit)
+        concept = _looked_up(index, term).concept
+        result = find_mentions(index, concept, limit)
         if as_json:
             from aikb.render import mentions_json
 
@@ -717,7 +720,7 @@ def mentions(
 
             stdout().print(mentions_report(result))
         if not result:
-            raise NotFound(f"no unlinked mentions of {found.concept.id!r}")
+            raise NotFound(f"no unlinked mentions of {concept.id!r}")
 
 
 @app.command("open")
@@ -738,10 +741,9 @@ def open_in_editor(
     with reporting():
         from aikb.editor import editor_command, obsidian_uri
         from aikb.errors import UsageError
-        from aikb.search import lookup
 
         index = open_index(ctx)
-        concept = lookup(index, term).concept
+        concept = _looked_up(index, term).concept
         if uri:
             sys.stdout.write(obsidian_uri(index.root, concept.path) + "\n")
             return

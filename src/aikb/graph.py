@@ -17,6 +17,9 @@ The rules, each from Obsidian's own behaviour:
   escapes and repeated spaces ignored) is tried first, then Obsidian's heading
   normalization (:func:`aikb.normalize.heading_key`).
 * **Block id**: ``[[N#^id]]`` reaches the block ending with `` ^id`` (case-insensitive).
+* **Missing heading or block**: ``[[N#No such heading]]`` still reaches the note ``N``,
+  with the reason ``missing heading`` (or ``missing block``): Obsidian opens the note,
+  and counts the link among its backlinks and in its graph.
 * **Attachments**: a link that reaches no note but names an existing non-Markdown file
   reaches that file; a missing one with a file extension (``.png``, ``.pdf``...) is a
   ``missing attachment``, anything else a ``missing note``.
@@ -109,8 +112,10 @@ class Resolution(NamedTuple):
     """The outcome of resolving one link.
 
     ``concept`` is the id of the note or section reached; ``attachment`` the path of a
-    non-note file reached; ``reason`` why nothing was reached; ``candidates`` the other
-    notes an ambiguous note name could have meant (sorted).
+    non-note file reached; ``reason`` why the link is broken: nothing was reached
+    (``missing note``, ``missing attachment``), or only the note, whose heading or block
+    is missing (``missing heading``, ``missing block``: ``concept`` is the note's id);
+    ``candidates`` the other notes an ambiguous note name could have meant (sorted).
     """
 
     concept: str | None = None
@@ -226,9 +231,7 @@ class Catalog:
         self._key_cache: dict[str, HeadingKeys] = {}
         self._named: dict[str, list[str]] = {}
         self._missing: dict[tuple[str, str], Resolution] = {}
-        self._inside: dict[
-            tuple[str, tuple[str, ...], str | None], tuple[str | None, Reason | None]
-        ] = {}
+        self._inside: dict[tuple[str, tuple[str, ...], str | None], tuple[str, Reason | None]] = {}
         self._block_cache: dict[str, dict[str, BlockRef]] = {}
 
     def headings(self, note: str) -> list[HeadingRef]:
@@ -352,17 +355,17 @@ class Catalog:
 
     def _reach(
         self, note: str, headings: tuple[str, ...], block: str | None
-    ) -> tuple[str | None, Reason | None]:
-        """What a heading path or block id reaches in ``note``: ``(concept id, None)`` or
-        ``(None, reason)``."""
+    ) -> tuple[str, Reason | None]:
+        """What a heading path or block id reaches in ``note``: ``(concept id, None)``, or
+        ``(note, reason)`` when the heading or block is not there."""
         if block is not None:
             found_block = self.blocks(note).get(block.lower())
             if found_block is None:
-                return None, "missing block"
+                return note, "missing block"
             return self._section_id(note, found_block.section), None
         found = find_heading(headings, self.headings(note), self._keys(note))
         if found is None:
-            return None, "missing heading"
+            return note, "missing heading"
         return self._section_id(note, found), None
 
     def _section_id(self, note: str, index: int) -> str:

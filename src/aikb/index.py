@@ -48,7 +48,7 @@ def split_headings(stored: str) -> tuple[str, ...]:
     return tuple(stored.split(HEADING_SEPARATOR)) if stored else ()
 
 
-SCHEMA_VERSION = "13"
+SCHEMA_VERSION = "14"
 LOCK_WAIT = 60
 """Seconds to wait for another process that is updating the index (then: in memory)."""
 LINK_PART = 5000
@@ -1132,7 +1132,7 @@ class Index:
         if self._catalog is None:
             self._catalog = self.catalog()
         found = self._catalog.resolve(Link("embed", target, headings, block), source)
-        concept = self.concept(found.concept) if found.concept else None
+        concept = self.concept(found.concept) if found.concept and not found.reason else None
         if concept is None:
             return None
         if block:
@@ -1160,18 +1160,22 @@ class Index:
 
     def backlinks(self, concept: Concept) -> list[Backlink]:
         """Links into a concept or its subsections from anywhere outside the concept: the
-        concept holding each, its line and that line's text (one per source line)."""
+        concept holding each, its line and that line's text (one per source line). A link
+        to a note counts for the note only, not for a section starting on the note's first
+        line; one to a missing heading or block of the note counts for the note, as in
+        Obsidian's backlinks pane."""
         nid = self._nid(concept.note)
         rows = self.conn.execute(
             "SELECT s.id, l.line, n.id, n.path, r.id FROM links l"
             " JOIN concepts r ON r.cid = l.resolved JOIN concepts s ON s.cid = l.source"
             " JOIN notes n ON n.nid = l.nid"
-            " WHERE r.nid = ? AND r.line BETWEEN ? AND ?"
+            " WHERE r.nid = ? AND r.line BETWEEN ? AND ? AND (r.seq > 0 OR ?)"
             " AND NOT (l.nid = ? AND l.line BETWEEN ? AND ?) ORDER BY n.path, l.line",
             (
                 nid,
                 concept.line,
                 concept.end_line,
+                concept.is_note,
                 nid,
                 0 if concept.is_note else concept.line,
                 concept.end_line,
@@ -1188,16 +1192,17 @@ class Index:
 
     def counts(self) -> tuple[dict[str, int], dict[str, int]]:
         """Per concept id: number of outgoing links to notes, number of backlinks (the same
-        rules as :meth:`links_from` and :meth:`backlinks`)."""
+        rules as :meth:`links_from` and :meth:`backlinks`: one backlink per source line)."""
         ranges: dict[int, list[tuple[int, int, str]]] = {}
-        where: dict[int, tuple[int, int]] = {}
+        where: dict[int, tuple[int, int, bool]] = {}  # cid -> nid, line, is a note
         for cid, concept_id, nid, line, end_line, level in self.conn.execute(
             "SELECT cid, id, nid, line, end_line, level FROM concepts ORDER BY nid, seq"
         ):
             ranges.setdefault(nid, []).append((0 if level == 0 else line, end_line, concept_id))
-            where[cid] = (nid, line)
+            where[cid] = (nid, line, level == 0)
         out_counts = {c: 0 for items in ranges.values() for _, _, c in items}
         back_counts = dict(out_counts)
+        counted: set[tuple[str, int, int]] = set()  # (concept id, source nid, line)
         for nid, line, resolved in self.conn.execute(
             "SELECT nid, line, resolved FROM links WHERE kind != 'external'"
         ):
@@ -1206,9 +1211,14 @@ class Index:
                     out_counts[concept_id] += 1
             if resolved is None or resolved not in where:
                 continue
-            target_nid, target_line = where[resolved]
+            target_nid, target_line, to_note = where[resolved]
             for start, end, concept_id in ranges.get(target_nid, ()):
-                if start <= target_line <= end and not (nid == target_nid and start <= line <= end):
+                if to_note and start:  # a link to the note is no section's backlink
+                    break
+                key = (concept_id, nid, line)
+                from_inside = nid == target_nid and start <= line <= end
+                if start <= target_line <= end and not from_inside and key not in counted:
+                    counted.add(key)
                     back_counts[concept_id] += 1
         return out_counts, back_counts
 

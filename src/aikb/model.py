@@ -169,9 +169,11 @@ class ResolvedLink(NamedTuple):
     """A link with what it reached.
 
     ``source`` is the id of the concept holding the link. ``resolved`` is the id of the
-    concept it reaches, or None (external links, attachments, unresolved links). ``reason``
-    says why it did not resolve; ``attachment`` is the vault-relative path of a non-note
-    file it reached; ``candidates`` lists the other notes an ambiguous note name could mean.
+    concept it reaches, or None (external links, attachments, links to missing notes or
+    attachments). ``reason`` says why it is broken; with ``missing heading`` or ``missing
+    block`` it still reaches its note, as in Obsidian (``resolved`` is the note's id).
+    ``attachment`` is the vault-relative path of a non-note file it reached;
+    ``candidates`` lists the other notes an ambiguous note name could mean.
     """
 
     source: str

@@ -561,16 +561,16 @@ def link_lines(links: Iterable[ResolvedLink], titles: dict[str, str]) -> list[Re
         if link.kind == "external":
             row.append("↗ ", "aikb.external")
             row.append_text(text(link.target, "aikb.external"))
+        elif item.reason:
+            row.append("✗ ", "aikb.broken")
+            row.append_text(text(link.text, "aikb.broken"))
+            row.append(f"  ({item.reason})", "aikb.broken")
         elif item.resolved:
             row.append("→ ")
             row.append_text(text(titles.get(item.resolved, item.resolved)))
         elif item.attachment:
             row.append("📎 ")
             row.append_text(text(item.attachment))
-        else:
-            row.append("✗ ", "aikb.broken")
-            row.append_text(text(link.text, "aikb.broken"))
-            row.append(f"  ({item.reason})", "aikb.broken")
         end = Text(f"  :{link.line}", "aikb.meta")
         if link.kind == "embed":
             end.append("  embed", "aikb.meta")

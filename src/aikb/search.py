@@ -35,7 +35,9 @@ class Lookup(NamedTuple):
 
     ``how`` is ``id``, ``link``, ``name`` or ``fuzzy``; ``matched`` the name that matched;
     ``others`` are up to :data:`MAX_OTHERS` other concepts with that name, ``more`` how
-    many beyond those.
+    many beyond those. ``missing`` is set (``missing heading`` or ``missing block``) when
+    the term was a link whose note exists but whose heading or block does not: the
+    concept is then that note, which Obsidian opens for such a link.
     """
 
     concept: Concept
@@ -44,6 +46,7 @@ class Lookup(NamedTuple):
     others: tuple[Concept, ...] = ()
     score: float = 100.0
     more: int = 0
+    missing: str = ""
 
 
 class Hit:
@@ -87,7 +90,8 @@ def lookup(index: Index, term: str) -> Lookup:
     """Find the one concept a term names, in the order ``show`` documents.
 
     1. an exact concept id (``AI-flow#Fine-tuning (flow)``) or wikilink text
-       (``[[AI-flow#Fine-tuning (flow)]]``, ``Note#heading`` resolved as Obsidian would);
+       (``[[AI-flow#Fine-tuning (flow)]]``, ``Note#heading`` resolved as Obsidian would;
+       a heading or block the note lacks gives the note, see :attr:`Lookup.missing`);
     2. an exact name or alias (case-insensitive, ``ё`` = ``е``); several: the note first,
        then higher headings;
     3. the best fuzzy match, if it is a clear winner.
@@ -108,7 +112,7 @@ def lookup(index: Index, term: str) -> Lookup:
         if result.concept:
             concept = index.concept(result.concept)
             if concept:
-                return Lookup(concept, "link", text)
+                return Lookup(concept, "link", text, missing=result.reason or "")
     key = name_key(text)
     exact = index.by_name(key, limit=1)
     if exact:
