@@ -373,6 +373,23 @@ def test_text_holding_the_words_ranks_above_names_that_only_look_alike(aikb: Run
     assert look_alike and all(hit["matched"] != "text" for hit in look_alike)
 
 
+def test_a_short_name_inside_the_query_is_no_strong_match(aikb: Runner, tmp_path: Path) -> None:
+    """``tab`` is a fragment of ``table`` in ``create a table``, not a typo of the query:
+    the glossary's ``tab`` used to outrank the section on creating tables (Obsidian help
+    vault). A longer name holding a typo of the query still matches."""
+    (tmp_path / "Glossary.md").write_text("## tab\n\nA tab holds a view.\n", "utf-8")
+    (tmp_path / "Formatting.md").write_text(
+        "## Tables\n\nYou can create a table with pipes.\n", "utf-8"
+    )
+    (tmp_path / "Context window.md").write_text("tokens\n", "utf-8")
+    hits = json.loads(aikb("search", "create a table", "--json", vault=tmp_path).stdout)
+    ids = [hit["id"] for hit in hits]
+    assert ids[0] == "Formatting#Tables"
+    assert "Glossary#tab" not in ids or ids.index("Glossary#tab") > 0
+    typo = json.loads(aikb("search", "windw", "--json", vault=tmp_path).stdout)
+    assert typo[0]["id"] == "Context window"
+
+
 def test_list_orders_notes_by_name_then_folder(aikb: Runner) -> None:
     """By note id, not file path: ``RAG`` comes before ``RAG vs fine-tuning`` (a path
     sorts ``RAG vs fine-tuning.md`` first, since a space sorts before ``.``)."""

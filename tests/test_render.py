@@ -212,3 +212,20 @@ def test_footnotes_brought_after_a_section_keep_their_form(aikb: Runner, tmp_pat
         assert "See¹ and²." in shown and "¹ deep nested def" in shown
         assert "² A refers to B³." in shown and "³ B." in shown
         assert "[^" not in shown
+
+
+def test_search_results_fold_long_runs_of_chinese_instead_of_cutting_them(
+    aikb: Runner, tmp_path: Path
+) -> None:
+    """A run of Chinese text has no spaces, so to rich it is one word wider than the
+    snippet column: it was cut with an ellipsis, and the matched words with it."""
+    text = (
+        "选择在同步前在多个设备上修改同一文件时如何解决冲突。"
+        "你可以自动合并更改，也可以创建单独的冲突文件以供手动审查。"
+    )
+    (tmp_path / "冲突.md").write_text(f"# 冲突\n\n{text} 其他内容。\n", "utf-8")
+    result = aikb("search", "手动审查", vault=tmp_path, env={"COLUMNS": "80"})
+    assert result.exit_code == 0
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    assert "手动审查" in result.stdout.replace("\n", "").replace(" ", "")
+    assert "…" not in result.stdout

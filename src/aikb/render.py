@@ -731,9 +731,11 @@ class SearchView:
 
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
         table.add_column("#", justify="right", style="aikb.meta", no_wrap=True)
-        table.add_column("concept", ratio=2)
+        # Folded, not cut with an ellipsis: a run of Chinese or Japanese text is one long
+        # "word" to rich, and cutting it lost the very words that matched.
+        table.add_column("concept", ratio=2, overflow="fold")
         table.add_column("matched", style="aikb.meta", no_wrap=True)
-        table.add_column("snippet", ratio=3)
+        table.add_column("snippet", ratio=3, overflow="fold")
         for rank, hit in enumerate(self.hits, 1):
             concept_cell = text(hit.concept.title, "bold")
             concept_cell.append("\n")

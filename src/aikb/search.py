@@ -167,7 +167,8 @@ def fuzzy_names(index: Index, query: str, limit: int = 20) -> list[tuple[str, fl
     A name's score (0-100) is the best of plain edit-distance similarity (tolerates
     typos: ``contxt windw``), a word-order-insensitive match discounted by 10% (a query
     that is one word of a longer name still scores, but below a name it equals), the best
-    matching part of a longer name discounted by 15% (``windw`` in ``context window``),
+    matching part of a longer name discounted by 15% (``windw`` in ``context window``;
+    never a shorter name inside the query),
     and a prefix match (``emb`` for ``embeddings``: 86 and up with the share typed).
     Both run in rapidfuzz's C code over the distinct name keys.
     """
@@ -189,11 +190,14 @@ def fuzzy_names(index: Index, query: str, limit: int = 20) -> list[tuple[str, fl
         ):
             scores[name] = max(scores.get(name, 0.0), float(score) * 0.9)
     if len(key) >= 4:
-        # A typo in one word of a longer name: "windw" in "context window".
+        # A typo in one word of a longer name: "windw" in "context window". Only in a
+        # name at least as long as the query: the other way round, a short name inside
+        # the query ("tab" in "create a table") would match on a fragment of one word.
         for name, score, _ in process.extract(
             key, keys, scorer=fuzz.partial_ratio, limit=wanted, score_cutoff=70
         ):
-            scores[name] = max(scores.get(name, 0.0), float(score) * 0.85)
+            if len(name) >= len(key):
+                scores[name] = max(scores.get(name, 0.0), float(score) * 0.85)
     if len(key) >= 2:
         # Typing the start of a name (as in the browser's live search) is a strong match.
         for name in index.name_keys_starting(key, limit=wanted):
