@@ -308,34 +308,87 @@ def _search(index: Index, query: str, limit: int) -> list[Hit]:
 
 
 _HTML_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
-_WIKILINK = re.compile(r"!?\[\[([^\]|]*?)(?:\\?\|([^\]]*))?\]\]")
+_WIKILINK = re.compile(r"(!?)\[\[([^\]|]*?)(?:\\?\|([^\]]*))?\]\]")
 _MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_FOOTNOTE = re.compile(r"\[\^[^\]\s]+\]:?")
 _MARKS = re.compile(r"(\*\*|__|~~|==|`)")
+_EMPHASIS = re.compile(
+    r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])|(?<!\w)_(?=\S)(.+?)(?<=\S)_(?!\w)"
+)
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+", re.MULTILINE)
-_QUOTE = re.compile(r"^\s{0,3}>\s?", re.MULTILINE)
-_COMMENT = re.compile(r"%%.*?%%|<!--.*?-->", re.DOTALL)
+_QUOTE = re.compile(r"^\s{0,3}(?:>\s?)+(?:\[![^\]]*\][+-]?\s?)?", re.MULTILINE)
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])\s+(?:\[.\]\s+)?", re.MULTILINE)
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)+\|?\s*$", re.MULTILINE)
+_TABLE_EDGE = re.compile(r"^\s*\||\|\s*$", re.MULTILINE)
 _BLOCK_ID = re.compile(r"\s\^[A-Za-z0-9-]+\s*$", re.MULTILINE)
+_FENCE = re.compile(r"[ \t]{0,3}(?:>[ \t]?)*(`{3,}|~{3,})")
+_CODE_OR_COMMENT = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)|%%.*?%%|<!--.*?-->", re.DOTALL)
+_ATTACHMENT = re.compile(r"\.(?!md$)[A-Za-z0-9]{1,5}$", re.IGNORECASE)
+_KEPT = re.compile("\ue000([0-9]+)\ue001")
+"""Where :func:`plain_text` set code aside (private-use characters around its number)."""
 
 
 def _link_words(match: re.Match[str]) -> str:
-    """A wikilink as a reader sees it: its label, else ``Note › Heading``."""
-    if match.group(2):
-        return match.group(2).strip()
-    return " › ".join(part.strip() for part in match.group(1).split("#") if part.strip())
+    """A wikilink as a reader sees it: its label, else ``Note › Heading``; nothing for an
+    embedded picture or other attachment."""
+    embed, target, label = match.groups()
+    if embed and _ATTACHMENT.search(target.partition("#")[0].strip()):
+        return " "
+    if label:
+        return label.strip()
+    return " › ".join(part.strip() for part in target.split("#") if part.strip())
 
 
 def plain_text(markdown: str) -> str:
-    """Markdown reduced to readable text for snippets: links to their labels, no markup,
-    comments and block ids dropped, whitespace collapsed."""
-    text = _COMMENT.sub(" ", markdown)
+    """Markdown reduced to readable text for snippets, whitespace collapsed: links become
+    their labels; markup (emphasis, headings, quotes, callout types, list markers, table
+    rules and edges, block ids, footnote marks, HTML tags), comments and embedded
+    pictures are dropped. Code is kept as written, without its backticks or fences, and
+    nothing in it is markup (a ``%%`` in a code span starts no comment): fenced code is
+    set aside first, then code spans and comments, whichever comes first from the left,
+    as a Markdown parser finds them.
+    """
+    code: list[str] = []
+
+    def set_aside(kept: str) -> str:
+        code.append(kept)
+        return f"\ue000{len(code) - 1}\ue001"
+
+    lines: list[str] = []
+    fence = ""
+    for line in markdown.split("\n"):
+        opening = _FENCE.match(line)
+        marker, rest = (opening.group(1), line[opening.end() :]) if opening else ("", line)
+        if fence:
+            if marker[:1] == fence[0] and len(marker) >= len(fence) and not rest.strip():
+                fence = ""
+            else:
+                lines.append(set_aside(line))
+        elif marker and not (marker[0] == "`" and "`" in rest):
+            fence = marker  # an info string ("python") is no text
+        else:
+            lines.append(line)
+    text = _CODE_OR_COMMENT.sub(
+        lambda found: set_aside(found.group(2)) if found.group(1) else " ", "\n".join(lines)
+    )
     text = _WIKILINK.sub(_link_words, text)
     text = _MD_LINK.sub(r"\1", text)
+    text = _FOOTNOTE.sub(" ", text)
     text = _HTML_TAG.sub("", text)
     text = _HEADING.sub("", text)
     text = _QUOTE.sub("", text)
+    text = _LIST_ITEM.sub("", text)
+    text = _TABLE_RULE.sub("", text)
+    text = _TABLE_EDGE.sub("", text).replace(" | ", " · ")
     text = _BLOCK_ID.sub("", text)
-    text = _MARKS.sub("", text)
-    return collapse(strip_escapes(text))
+    text = _EMPHASIS.sub(lambda found: found.group(1) or found.group(2), _MARKS.sub("", text))
+    text = strip_escapes(text)
+
+    def restore(found: re.Match[str]) -> str:
+        number = int(found.group(1))
+        return code[number] if number < len(code) else found.group()
+
+    return collapse(_KEPT.sub(restore, text))
 
 
 def snippet(
