@@ -492,6 +492,39 @@ def test_background_work_runs_here_when_no_thread_can_start(
     assert in_background(lambda: scan(vault))() == scan(vault)
 
 
+@pytest.mark.parametrize("beside_a_thread", [False, True])
+def test_background_work_says_when_it_is_ready(tmp_path: Path, beside_a_thread: bool) -> None:
+    """``ready()`` is False while the work runs (a forked child, or a thread when other
+    threads run) and True once waiting would not block; the result is unchanged."""
+    import threading
+
+    gate = tmp_path / "go"
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    if beside_a_thread:
+        other.start()
+
+    def work() -> str:
+        while not gate.exists():
+            time.sleep(0.01)
+        return "done"
+
+    try:
+        pending = in_background(work)
+        time.sleep(0.1)
+        assert not pending.ready()
+        gate.touch()
+        deadline = time.monotonic() + 10
+        while not pending.ready() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert pending.ready()
+        assert pending() == "done"
+    finally:
+        release.set()
+        if beside_a_thread:
+            other.join()
+
+
 def test_background_work_raises_in_the_waiting_process(tmp_path: Path) -> None:
     def broken() -> None:
         raise ValueError("work fails")

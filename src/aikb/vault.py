@@ -256,10 +256,26 @@ def scan(root: Path) -> Listing:
     return Listing(notes, attachments, problems)
 
 
-def in_background(work: Callable[[], _T]) -> Callable[[], _T]:
-    """Start ``work()`` beside this process; returns the function that waits for it and
-    returns what it returned (or raises what it raised). For listing the vault (see
-    :func:`aikb.index.survey`) while a command imports the modules it needs.
+class Pending(Generic[_T]):
+    """Work started by :func:`in_background`: call it to wait for the result (or the
+    exception raised); :meth:`ready` says whether that would return at once."""
+
+    def __init__(self, wait: Callable[[], _T], ready: Callable[[], bool]) -> None:
+        self._wait = wait
+        self._ready = ready
+
+    def __call__(self) -> _T:
+        return self._wait()
+
+    def ready(self) -> bool:
+        """Whether the work is done (waiting would not block)."""
+        return self._ready()
+
+
+def in_background(work: Callable[[], _T]) -> Pending[_T]:
+    """Start ``work()`` beside this process; returns the :class:`Pending` result. For
+    listing the vault (see :func:`aikb.index.survey`) while a command imports the modules
+    it needs.
 
     On Linux ``work`` runs in a forked child process, which hands its result back through
     a pipe, pickled (a 10,000-note listing is 0.65 MB, about 10 ms each way): the caller's
@@ -283,7 +299,7 @@ def in_background(work: Callable[[], _T]) -> Callable[[], _T]:
             [result] = child  # read to the end, which reaps the child
             return result
 
-        return received
+        return Pending(received, child.ready)
     found: list[_T] = []
     failed: list[BaseException] = []
 
@@ -297,7 +313,7 @@ def in_background(work: Callable[[], _T]) -> Callable[[], _T]:
     try:
         worker.start()
     except RuntimeError:  # no thread can be started (process limit): work when waited on
-        return work
+        return Pending(work, lambda: True)
 
     def wait() -> _T:
         worker.join()
@@ -305,7 +321,7 @@ def in_background(work: Callable[[], _T]) -> Callable[[], _T]:
             raise failed[0]
         return found[0]
 
-    return wait
+    return Pending(wait, lambda: not worker.is_alive())
 
 
 def in_child_parts(work: Callable[[int], _T], count: int) -> ChildParts[_T]:
@@ -370,6 +386,15 @@ class ChildParts(Generic[_T]):
             self.close()
         for number in range(done, self._count):
             yield self._work(number)
+
+    def ready(self) -> bool:
+        """Whether reading the next part would return at once: the child has sent it,
+        or ended (or there is no child)."""
+        if self._pipe < 0:
+            return True
+        import select
+
+        return bool(select.select([self._pipe], [], [], 0)[0])
 
     def close(self) -> None:
         """End the child without waiting for the parts not read yet, and release its
