@@ -1082,6 +1082,7 @@ PLAIN = [
     ("![[pic.png#icon]] See ![[Note#Part]], [[A|label]].", "See Note › Part, label."),
     ("*em* **strong** snake_case 2 * 3 ==hi==[^1]", "em strong snake_case 2 * 3 hi"),
     ("%%a `b` c%% d `e %% f` g", "d e %% f g"),
+    ("`x` \ue0000\ue001 \ue0009\ue001", "x 0 9"),  # the marks code is set aside with
 ]
 
 

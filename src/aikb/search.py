@@ -356,7 +356,7 @@ def plain_text(markdown: str) -> str:
 
     lines: list[str] = []
     fence = ""
-    for line in markdown.split("\n"):
+    for line in markdown.replace("\ue000", "").replace("\ue001", "").split("\n"):
         opening = _FENCE.match(line)
         marker, rest = (opening.group(1), line[opening.end() :]) if opening else ("", line)
         if fence:
