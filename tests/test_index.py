@@ -1083,6 +1083,11 @@ PLAIN = [
     ("*em* **strong** snake_case 2 * 3 ==hi==[^1]", "em strong snake_case 2 * 3 hi"),
     ("%%a `b` c%% d `e %% f` g", "d e %% f g"),
     ("`x` \ue0000\ue001 \ue0009\ue001", "x 0 9"),  # the marks code is set aside with
+    ("start `open\n~~~\nfenced walrus\n~~~\nclose` end", "start open fenced walrus close end"),
+    (">  ```md\n> `[!x]` %% y\n> > q\n> ```\nz", "`[!x]` %% y > q z"),
+    ("a \\`x\\` and \\`y %% b\\` %% gecko", "a `x` and `y gecko"),
+    ("Visible %% open comment\nnext line", "Visible"),
+    ("Span %% a `b %% c` d %% zebra", "Span c d"),
 ]
 
 

@@ -311,9 +311,9 @@ _HTML_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 _WIKILINK = re.compile(r"(!?)\[\[([^\]|]*?)(?:\\?\|([^\]]*))?\]\]")
 _MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _FOOTNOTE = re.compile(r"\[\^[^\]\s]+\]:?")
-_MARKS = re.compile(r"(\*\*|__|~~|==|`)")
+_MARKS = re.compile(r"(?<!\\)(\*\*|__|~~|==|`)")
 _EMPHASIS = re.compile(
-    r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])|(?<!\w)_(?=\S)(.+?)(?<=\S)_(?!\w)"
+    r"(?<![\w*\\])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])|(?<![\w\\])_(?=\S)(.+?)(?<=\S)_(?!\w)"
 )
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+", re.MULTILINE)
 _QUOTE = re.compile(r"^\s{0,3}(?:>\s?)+(?:\[![^\]]*\][+-]?\s?)?", re.MULTILINE)
@@ -321,8 +321,10 @@ _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])\s+(?:\[.\]\s+)?", re.MULTILI
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)+\|?\s*$", re.MULTILINE)
 _TABLE_EDGE = re.compile(r"^\s*\||\|\s*$", re.MULTILINE)
 _BLOCK_ID = re.compile(r"\s\^[A-Za-z0-9-]+\s*$", re.MULTILINE)
-_FENCE = re.compile(r"[ \t]{0,3}(?:>[ \t]?)*(`{3,}|~{3,})")
-_CODE_OR_COMMENT = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)|%%.*?%%|<!--.*?-->", re.DOTALL)
+_FENCE = re.compile(r"[ \t]*(?:>[ \t]*)*(`{3,}|~{3,})")
+_CODE_OR_COMMENT = re.compile(
+    r"(?<![\\`])(`+)(.+?)(?<!`)\1(?!`)|%%.*?(?:%%|\Z)|<!--.*?(?:-->|\Z)", re.DOTALL
+)
 _ATTACHMENT = re.compile(r"\.(?!md$)[A-Za-z0-9]{1,5}$", re.IGNORECASE)
 _KEPT = re.compile("\ue000([0-9]+)\ue001")
 """Where :func:`plain_text` set code aside (private-use characters around its number)."""
@@ -343,10 +345,11 @@ def plain_text(markdown: str) -> str:
     """Markdown reduced to readable text for snippets, whitespace collapsed: links become
     their labels; markup (emphasis, headings, quotes, callout types, list markers, table
     rules and edges, block ids, footnote marks, HTML tags), comments and embedded
-    pictures are dropped. Code is kept as written, without its backticks or fences, and
+    pictures are dropped; a comment left open (``%%`` or ``<!--``) hides the rest, as it
+    does in Obsidian. Code is kept as written, without its backticks or fences, and
     nothing in it is markup (a ``%%`` in a code span starts no comment): fenced code is
     set aside first, then code spans and comments, whichever comes first from the left,
-    as a Markdown parser finds them.
+    as a Markdown parser finds them; an escaped backtick starts no code span.
     """
     code: list[str] = []
 
@@ -356,6 +359,7 @@ def plain_text(markdown: str) -> str:
 
     lines: list[str] = []
     fence = ""
+    container = re.compile("")  # the quote markers before a fence, on each of its lines
     for line in markdown.replace("\ue000", "").replace("\ue001", "").split("\n"):
         opening = _FENCE.match(line)
         marker, rest = (opening.group(1), line[opening.end() :]) if opening else ("", line)
@@ -363,9 +367,11 @@ def plain_text(markdown: str) -> str:
             if marker[:1] == fence[0] and len(marker) >= len(fence) and not rest.strip():
                 fence = ""
             else:
-                lines.append(set_aside(line))
-        elif marker and not (marker[0] == "`" and "`" in rest):
+                lines.append(set_aside(container.sub("", line, count=1)))
+        elif opening and marker and not (marker[0] == "`" and "`" in rest):
             fence = marker  # an info string ("python") is no text
+            quotes = line[: opening.start(1)].count(">")
+            container = re.compile(r"[ \t]*" + r">[ \t]?" * quotes)
         else:
             lines.append(line)
     text = _CODE_OR_COMMENT.sub(
@@ -384,9 +390,9 @@ def plain_text(markdown: str) -> str:
     text = _EMPHASIS.sub(lambda found: found.group(1) or found.group(2), _MARKS.sub("", text))
     text = strip_escapes(text)
 
-    def restore(found: re.Match[str]) -> str:
+    def restore(found: re.Match[str]) -> str:  # code set aside inside a code span too
         number = int(found.group(1))
-        return code[number] if number < len(code) else found.group()
+        return _KEPT.sub(restore, code[number]) if number < len(code) else found.group()
 
     return collapse(_KEPT.sub(restore, text))
 
