@@ -1215,9 +1215,10 @@ class Index:
             for start, end, concept_id in ranges.get(target_nid, ()):
                 if to_note and start:  # a link to the note is no section's backlink
                     break
+                if not start <= target_line <= end or (nid == target_nid and start <= line <= end):
+                    continue  # not into this concept, or from inside it
                 key = (concept_id, nid, line)
-                from_inside = nid == target_nid and start <= line <= end
-                if start <= target_line <= end and not from_inside and key not in counted:
+                if key not in counted:
                     counted.add(key)
                     back_counts[concept_id] += 1
         return out_counts, back_counts
@@ -1309,16 +1310,20 @@ class Index:
         itself, :data:`MAX_CANDIDATES` at a time, until enough are found, so the forms
         used are always those a freshly built index would use.
         """
-        query = (
-            "SELECT term FROM vocab WHERE stem >= ? AND stem < ?"
-            " ORDER BY stem, term LIMIT ? OFFSET ?"
-        )
-        end = stem_ + "\U0010ffff"
-        offset = 0
-        words = [r[0] for r in self.conn.execute(query, (stem_, end, MAX_CANDIDATES, offset))]
+
+        def page(offset: int) -> list[str]:
+            rows = self.conn.execute(
+                "SELECT term FROM vocab WHERE stem >= ? AND stem < ?"
+                " ORDER BY stem, term LIMIT ? OFFSET ?",
+                (stem_, stem_ + "\U0010ffff", MAX_CANDIDATES, offset),
+            )
+            return [r[0] for r in rows]
+
+        words = page(0)
         if len(words) <= MAX_FORMS:
             return words
         live: list[str] = []
+        offset = 0
         while True:
             for word in words:
                 if self.conn.execute("SELECT 1 FROM fts_terms WHERE term = ?", (word,)).fetchone():
@@ -1328,7 +1333,7 @@ class Index:
             if len(words) < MAX_CANDIDATES:
                 return live
             offset += MAX_CANDIDATES
-            words = [r[0] for r in self.conn.execute(query, (stem_, end, MAX_CANDIDATES, offset))]
+            words = page(offset)
 
     def _count_dropped(self, notes: int) -> None:
         """Count notes whose rows an update deleted (edited or gone), whose words may have

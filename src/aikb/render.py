@@ -361,7 +361,12 @@ def _footnote_mark(numbers: dict[str, int], label: str) -> str:
     """How a footnote reference or definition shows: its number in superscript digits,
     or, for a definition nothing refers to, its label as written (``[^label]``)."""
     number = numbers.get(label)
-    return str(number).translate(_SUPERSCRIPTS) if number else f"[^{sanitize_line(label)}]"
+    return _superscript(number) if number else f"[^{sanitize_line(label)}]"
+
+
+def _superscript(number: int) -> str:
+    """A footnote number as Obsidian's reading view shows it, in superscript digits."""
+    return str(number).translate(_SUPERSCRIPTS)
 
 
 def _rewrite_inline(children: list[Token], context: RenderContext) -> list[Token]:
@@ -371,7 +376,7 @@ def _rewrite_inline(children: list[Token], context: RenderContext) -> list[Token
         if kind == "footnote":  # the mark rewrite() puts before a footnote's text
             out.append(child)
         elif kind == "footnote_ref":
-            number = str(int(child.meta["id"]) + 1).translate(_SUPERSCRIPTS)
+            number = _superscript(int(child.meta["id"]) + 1)  # the plugin counts from 0
             out.append(make_token("footnote", "footnote", 0, number))
         elif kind == "text":
             content = child.content
